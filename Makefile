@@ -1,0 +1,36 @@
+# hugetmpfs — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint format corpus clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## test: the whole suite (lint, layer contract, unit, property, differential against the kernel)
+test: $(STAMP) lint
+	$(BIN)/pytest -n 2 -q
+
+## lint: ruff (format and lint) and the import-layer contract
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests benchmarks corpus
+	$(BIN)/ruff check src tests benchmarks corpus
+	$(BIN)/lint-imports
+
+## format: rewrite the sources with ruff
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks corpus
+	$(BIN)/ruff check --fix src tests benchmarks corpus
+
+## corpus: regenerate the trace corpus and the kernel's results beside it (root)
+corpus: $(STAMP)
+	$(BIN)/python corpus/generate.py
+	$(BIN)/python corpus/record.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+"""``python -m hugetmpfs`` is the ``hugetmpfs`` command."""
+
+from hugetmpfs.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Invariants recomputed from scratch, and the data oracle."""

@@ -1,0 +1,1 @@
+"""Race exploration: scenarios, the exploration driver, shrinking, replay and findings."""

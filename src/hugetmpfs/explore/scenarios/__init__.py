@@ -1,0 +1,1 @@
+"""The built-in race scenarios, one per race of the digests."""

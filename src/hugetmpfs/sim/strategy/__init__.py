@@ -1,0 +1,1 @@
+"""Scheduling strategies, one module each (round-robin, random, PCT, DFS, replay)."""

@@ -1,0 +1,1 @@
+"""Workload scenarios: the runner, time series, plots and reports."""
