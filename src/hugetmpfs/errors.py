@@ -28,7 +28,8 @@ class TraceError(InputError):
     """
 
     def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
+        # line 0: the file as a whole (it cannot be read), so there is no line to name.
+        super().__init__(f"{path}:{line}: {reason}" if line else f"{path}: {reason}")
         self.path = path
         self.line = line
         self.reason = reason

@@ -25,7 +25,20 @@ PAGE_SIZE = 4096
 #: defines    a handle name this op defines (``as``): a non-empty string
 #: fd / map   a handle name defined earlier by ``open`` / ``mmap``
 #: hex        a string of hex digits of even length, either case
-KINDS = ("int", "bool", "str", "size", "enum", "names", "strlist", "path", "defines", "fd", "map", "hex")
+KINDS = (
+    "int",
+    "bool",
+    "str",
+    "size",
+    "enum",
+    "names",
+    "strlist",
+    "path",
+    "defines",
+    "fd",
+    "map",
+    "hex",
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +115,11 @@ TABLE_OPS: tuple[OpSpec, ...] = (
     ),
     OpSpec(
         "open",
-        (Field("path", "path"), Field("as", "defines"), Field("flags", "names", choices=OPEN_FLAGS)),
+        (
+            Field("path", "path"),
+            Field("as", "defines"),
+            Field("flags", "names", choices=OPEN_FLAGS),
+        ),
     ),
     OpSpec("close", (_fd,)),
     OpSpec(

@@ -41,6 +41,7 @@ class Op:
     line: int  # 1-based line in the trace file
     name: str
     args: Mapping[str, Any]
+    text: str = field(default="", compare=False, repr=False)  # the line as written, for reports
 
     @property
     def spec(self) -> OpSpec:
@@ -78,7 +79,16 @@ def parse_bytes(data: bytes, path: str = "<trace>") -> Trace:
 
 
 def _describe(value: Any) -> str:
-    return f"{json.dumps(value)} (type {_json_type(value)})"
+    return f"{_show(value)} (type {_json_type(value)})"
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """*value* as short JSON: a message stays one readable line whatever the trace holds."""
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):  # nested as deep as the decoder allows
+        text = "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json_type(value: Any) -> str:
@@ -110,6 +120,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Parser:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -123,10 +141,10 @@ class _Parser:
         mount: Op | None = None
         machine: dict[str, Any] = dict(MACHINE_DEFAULTS)
         for lineno, raw in enumerate(lines, start=1):
-            obj = self.decode(lineno, raw)
-            if obj is None:
+            decoded = self.decode(lineno, raw)
+            if decoded is None:
                 continue
-            op = self.validate(lineno, len(ops), obj)
+            op = self.validate(lineno, len(ops), *decoded)
             if op.name == "machine":
                 if ops:
                     raise self.fail(lineno, "machine must be the first operation of the trace")
@@ -150,25 +168,29 @@ class _Parser:
             machine=machine,
         )
 
-    def decode(self, lineno: int, raw: bytes) -> dict[str, Any] | None:
+    def decode(self, lineno: int, raw: bytes) -> tuple[dict[str, Any], str] | None:
+        """The line's object and its text, or None for a blank or comment line."""
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise self.fail(lineno, f"invalid UTF-8 at byte {e.start}") from None
-        stripped = text.strip()
+        # Only JSON's own whitespace: str.strip() would also accept \x1c or U+00A0 around it.
+        stripped = text.strip(" \t\r")
         if not stripped or stripped.startswith("#"):
             return None
         try:
             obj = json.loads(
                 stripped, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
             )
+        except RecursionError:
+            raise self.fail(lineno, "invalid JSON: nested too deeply") from None
         except ValueError as e:
             raise self.fail(lineno, f"invalid JSON: {e}") from None
         if not isinstance(obj, dict):
             raise self.fail(lineno, f"expected a JSON object, got a {_json_type(obj)}")
-        return obj
+        return obj, stripped
 
-    def validate(self, lineno: int, index: int, obj: dict[str, Any]) -> Op:
+    def validate(self, lineno: int, index: int, obj: dict[str, Any], text: str = "") -> Op:
         if "op" not in obj:
             raise self.fail(lineno, "missing field 'op'")
         name = obj["op"]
@@ -191,7 +213,7 @@ class _Parser:
         for f in spec.fields:  # a handle is defined only once its own line is valid
             if f.kind == "defines":
                 self.defined["fd" if name == "open" else "map"].add(args[f.name])
-        return Op(i=index, line=lineno, name=name, args=args)
+        return Op(i=index, line=lineno, name=name, args=args, text=text)
 
     def value(self, lineno: int, op: str, f: Field, v: Any) -> Any:
         check = getattr(self, f"_kind_{f.kind}")
@@ -207,7 +229,7 @@ class _Parser:
         lo = f.lo if f.lo is not None else n
         hi = f.hi if f.hi is not None else n
         if not lo <= n <= hi:
-            raise self.fail(lineno, f"{op}: {f.name}={json.dumps(shown)} must be in {lo}..{hi}")
+            raise self.fail(lineno, f"{op}: {f.name}={_show(shown)} must be in {lo}..{hi}")
         return n
 
     def _kind_int(self, lineno: int, op: str, f: Field, v: Any) -> int:
@@ -228,7 +250,10 @@ class _Parser:
         m = _SIZE_RE.fullmatch(v) if isinstance(v, str) else None
         self._expect(m is not None, lineno, op, f, "a size (an integer, or digits with K/M/G)", v)
         assert m is not None
-        n = int(m.group(1)) * _SUFFIX[m.group(2).lower()]
+        digits = m.group(1).lstrip("0") or "0"
+        # Past 20 digits it is out of every range, and int() refuses more than 4300 digits.
+        n = int(digits) if len(digits) <= 20 else 1 << 80
+        n *= _SUFFIX[m.group(2).lower()]
         return self._range(lineno, op, f, n, v)
 
     def _kind_enum(self, lineno: int, op: str, f: Field, v: Any) -> str:
@@ -259,6 +284,9 @@ class _Parser:
 
     def _kind_path(self, lineno: int, op: str, f: Field, v: Any) -> str:
         self._expect(isinstance(v, str), lineno, op, f, "a string", v)
+        # A lone surrogate (JSON "\ud800") has no UTF-8 form, so no file can have that name.
+        if not _encodable(v):
+            raise self.fail(lineno, f"{op}: path {v!r} holds a lone surrogate (not UTF-8)")
         parts = v.split("/")
         if any(p in ("", ".", "..") for p in parts) or "\0" in v:
             raise self.fail(

@@ -93,6 +93,8 @@ def read_results(path: str) -> list[Result]:
             obj = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise TraceError(path, lineno, f"invalid result line: {e}") from None
+        except RecursionError:  # the decoder's own limit, not ours to raise
+            raise TraceError(path, lineno, "invalid result line: nested too deeply") from None
         if not isinstance(obj, dict):
             raise TraceError(path, lineno, "a result line must be a JSON object")
         for key, kind in (("i", int), ("op", str), ("ret", int)):

@@ -1,0 +1,323 @@
+"""The engine: actors on virtual CPUs, virtual time, blocking and waking, and the run loop.
+
+Only the engine's main greenlet decides who runs.  An actor gives control back at a
+preemption point the strategy wants to switch at, when it blocks, sleeps or ends; the main
+loop then asks the strategy for the next actor.  Everything is ordered: actor ids are dense,
+waiters are kept in arrival order, sleepers in a heap keyed by (time, sequence number), so a
+run is a pure function of (inputs, strategy, seed).
+
+A point that does not switch must cost about a function call: in workload mode it is one
+comparison of the CPU clock with a precomputed horizon.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import TYPE_CHECKING, Any
+
+import greenlet
+
+from hugetmpfs.sim.actor import BLOCKED, DONE, RUNNABLE, SLEEPING, Actor
+from hugetmpfs.sim.schedule import CHOOSE, PICK, Decision, Finding, Schedule
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+    from hugetmpfs.sim.strategy.base import Strategy
+
+INF = math.inf
+
+
+class EngineError(Exception):
+    """Misuse of the engine by model code (blocking outside an actor, waking nobody...)."""
+
+
+class Engine:
+    """Runs actors under a strategy; see :meth:`run`."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        cpus: int = 1,
+        max_steps: int | None = None,
+        lockdep: bool = True,
+    ) -> None:
+        if cpus < 1:
+            raise ValueError("cpus must be >= 1")
+        self.strategy = strategy
+        self.cpus = cpus
+        self.max_steps = max_steps
+        self.lockdep = lockdep  # check every lock acquisition against sim/locks.py LOCK_ORDER
+        self.main = greenlet.getcurrent()
+        self.actors: list[Actor] = []
+        self.current: Actor | None = None
+        self.clock = [0] * cpus  # virtual ns executed by each CPU
+        self.waiters: dict[Hashable, list[Actor]] = {}
+        self.sleepers: list[tuple[int, int, Actor]] = []
+        self._seq = 0
+        self.steps = 0  # preemption points passed
+        self.schedule = Schedule()
+        self.every_point = strategy.every_point
+        self.timeless = strategy.timeless
+        self.horizon: float = INF
+        self.step_hooks: list[Callable[[Engine, str], Finding | None]] = []
+        self.finding: Finding | None = None
+        strategy.bind(self)
+
+    # -- actors ---------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        cpu: int = 0,
+        daemon: bool = False,
+    ) -> Actor:
+        """Create an actor running ``fn(*args)`` on virtual CPU *cpu*; it starts runnable."""
+        if not 0 <= cpu < self.cpus:
+            raise ValueError(f"cpu {cpu} out of range 0..{self.cpus - 1}")
+        aid = len(self.actors)
+        actor = Actor(self, aid, name or fn.__name__, cpu, fn, args, daemon)
+        actor.ready_at = self.now()
+        self.actors.append(actor)
+        self._lower_horizon(actor)
+        return actor
+
+    def now(self) -> int:
+        """Virtual time (ns) as seen by the running actor: its CPU's clock."""
+        cur = self.current
+        return self.clock[cur.cpu if cur is not None else 0]
+
+    def consume(self, ns: int) -> None:
+        """Charge *ns* of virtual CPU time to the running actor's CPU."""
+        cur = self.current
+        self.clock[cur.cpu if cur is not None else 0] += ns
+
+    def ready_time(self, aid: int) -> int:
+        actor = self.actors[aid]
+        return max(self.clock[actor.cpu], actor.ready_at)
+
+    # -- preemption points ----------------------------------------------------------------
+
+    def point(self, name: str) -> None:
+        """A place where the kernel could be interleaved (named after the window it opens)."""
+        cur = self.current
+        if cur is None:
+            return
+        self.steps += 1
+        if self.every_point or self.clock[cur.cpu] >= self.horizon:
+            cur.last_point = name
+            self._decide(cur, name)
+
+    def _decide(self, cur: Actor, name: str) -> None:
+        if self.step_hooks:
+            self._run_hooks(name)
+        if self.max_steps is not None and self.steps > self.max_steps:
+            self._stop(
+                Finding(
+                    "step_limit",
+                    f"more than {self.max_steps} steps",
+                    self.steps,
+                    self.schedule,
+                    cur.name,
+                )
+            )
+        candidates = self._candidates(cur)
+        if len(candidates) > 1:
+            nxt = self._pick(candidates, cur.aid, name)
+            if nxt != cur.aid:
+                self.main.switch(self.actors[nxt])
+                return
+        self._reset_horizon(cur)
+
+    def _candidates(self, cur: Actor | None) -> list[int]:
+        pinned = cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE
+        return [
+            a.aid
+            for a in self.actors
+            if a.state == RUNNABLE and not (pinned and a.cpu == cur.cpu and a is not cur)
+        ]
+
+    def _pick(self, candidates: list[int], current: int | None, name: str) -> int:
+        nxt = self.strategy.pick(candidates, current, name)
+        self.schedule.decisions.append(Decision(PICK, nxt, tuple(candidates), name, current))
+        return nxt
+
+    def choose(self, n: int, what: str) -> int:
+        """A recorded data choice in ``range(n)``; forced (0) when n == 1."""
+        if n <= 1:
+            return 0
+        value = self.strategy.choose(n, what)
+        self.schedule.decisions.append(Decision(CHOOSE, value, (n,), what, None))
+        return value
+
+    def _reset_horizon(self, cur: Actor) -> None:
+        if self.every_point:
+            return
+        others = [
+            self.ready_time(a.aid) for a in self.actors if a.state == RUNNABLE and a is not cur
+        ]
+        self.horizon = (min(others) + self.strategy.quantum()) if others else INF
+
+    def _lower_horizon(self, actor: Actor) -> None:
+        if not self.every_point and self.current is not None:
+            self.horizon = min(self.horizon, self.ready_time(actor.aid) + self.strategy.quantum())
+
+    def preempt_disable(self) -> None:
+        """No other actor of the running actor's CPU may run until preempt_enable."""
+        if self.current is not None:
+            self.current.preempt_count += 1
+
+    def preempt_enable(self) -> None:
+        if self.current is not None:
+            self.current.preempt_count -= 1
+
+    # -- blocking and waking --------------------------------------------------------------
+
+    def block_on(self, key: Hashable, name: str) -> None:
+        """Block the running actor until someone calls :meth:`wake` on *key*."""
+        cur = self._require_actor("block")
+        cur.state = BLOCKED
+        cur.waiting = key
+        cur.last_point = name
+        self.waiters.setdefault(key, []).append(cur)
+        self.main.switch(None)
+
+    def wake(self, key: Hashable, nr: int | None = None) -> int:
+        """Make the actors blocked on *key* runnable (all, or the first *nr*); return how many."""
+        queue = self.waiters.get(key)
+        if not queue:
+            return 0
+        woken = queue if nr is None else queue[:nr]
+        rest = [] if nr is None else queue[nr:]
+        if rest:
+            self.waiters[key] = rest
+        else:
+            del self.waiters[key]
+        t = self.now()
+        for actor in woken:
+            actor.state = RUNNABLE
+            actor.waiting = None
+            actor.ready_at = t
+            self._lower_horizon(actor)
+        return len(woken)
+
+    def sleep(self, ns: int, name: str = "sleep") -> None:
+        """Let *ns* of virtual time pass for the running actor without using its CPU."""
+        cur = self._require_actor("sleep")
+        if self.timeless:
+            self.point(name)
+            return
+        cur.state = SLEEPING
+        cur.ready_at = self.now() + ns
+        cur.last_point = name
+        self._seq += 1
+        heapq.heappush(self.sleepers, (cur.ready_at, self._seq, cur))
+        self.main.switch(None)
+
+    def _require_actor(self, what: str) -> Actor:
+        cur = self.current
+        if cur is None:
+            raise EngineError(f"cannot {what} outside an actor")
+        return cur
+
+    # -- the run loop ---------------------------------------------------------------------
+
+    def run(self, until: Actor | Callable[[], bool] | None = None) -> Finding | None:
+        """Run until *until* holds (an actor ended, or a predicate), or no actor can run.
+
+        With no *until*, run until every non-daemon actor has ended.  Returns a finding
+        (deadlock, exception in an actor, step limit, failed step hook) or None.
+        """
+        if greenlet.getcurrent() is not self.main:
+            raise EngineError("Engine.run must be called from the greenlet that created it")
+        done = self._until(until)
+        while self.finding is None and not done():
+            actor = self._next_actor()
+            if actor is None:
+                if not self._wake_sleeper():
+                    self.finding = self._deadlock_or_none()
+                    break
+                continue
+            self._switch_to(actor)
+        return self.finding
+
+    def _until(self, until: Actor | Callable[[], bool] | None) -> Callable[[], bool]:
+        if until is None:
+            return lambda: all(a.state == DONE for a in self.actors if not a.daemon)
+        if isinstance(until, Actor):
+            return lambda: until.state == DONE
+        return until
+
+    def _next_actor(self) -> Actor | None:
+        candidates = self._candidates(None)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return self.actors[candidates[0]]
+        return self.actors[self._pick(candidates, None, "schedule")]
+
+    def _switch_to(self, actor: Actor) -> None:
+        nxt: Actor | None = actor
+        while nxt is not None:  # a preempted actor names its successor
+            self.current = nxt
+            if nxt.ready_at > self.clock[nxt.cpu]:
+                self.clock[nxt.cpu] = nxt.ready_at  # the CPU idled until the actor was ready
+            self._reset_horizon(nxt)
+            nxt = nxt.switch()
+            if self.current is not None and self.current.state == DONE:
+                self._ended(self.current)
+                nxt = None
+        self.current = None
+
+    def _ended(self, actor: Actor) -> None:
+        if actor.error is not None and self.finding is None:
+            err = actor.error
+            kind = getattr(err, "finding_kind", "exception")
+            self.finding = Finding(
+                kind,
+                f"{type(err).__name__}: {err}",
+                self.steps,
+                self.schedule,
+                actor.name,
+                {"exception": err},
+            )
+
+    def _wake_sleeper(self) -> bool:
+        if not self.sleepers:
+            return False
+        t, _, actor = heapq.heappop(self.sleepers)
+        actor.state = RUNNABLE
+        actor.ready_at = t
+        return True
+
+    def _deadlock_or_none(self) -> Finding | None:
+        stuck = [a for a in self.actors if a.state == BLOCKED and not a.daemon]
+        if not stuck:
+            return None  # only daemons wait for work: the machine is quiescent
+        blocked = [a for a in self.actors if a.state == BLOCKED]
+        lines = [
+            f"{a.name} (cpu{a.cpu}) waits for {a.waiting!r} at {a.last_point}" for a in blocked
+        ]
+        return Finding(
+            "deadlock",
+            "all actors blocked:\n  " + "\n  ".join(lines),
+            self.steps,
+            self.schedule,
+            None,
+            {"name": "deadlock"},
+        )
+
+    def _stop(self, finding: Finding) -> None:
+        """End the execution from inside an actor: record the finding, never return."""
+        self.finding = finding
+        self.main.switch(None)
+        raise EngineError("a stopped execution was resumed")  # pragma: no cover
+
+    def _run_hooks(self, name: str) -> None:
+        for hook in self.step_hooks:
+            finding = hook(self, name)
+            if finding is not None:
+                self._stop(finding)
