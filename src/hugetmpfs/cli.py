@@ -12,22 +12,31 @@ from typing import TYPE_CHECKING
 import click
 
 from hugetmpfs._version import __version__
-from hugetmpfs.errors import HugetmpfsError, InputError, KernelRunnerError, ModelBug
+from hugetmpfs.errors import HugetmpfsError, InputError, KernelRunnerError, ModelBug, TraceError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from hugetmpfs.trace import Trace
+    from hugetmpfs.trace.results import Result
 
 
 def _guarded(fn: Callable[[], int]) -> int:
     """Run a command body, turning our exceptions into one line on stderr and an exit status."""
     try:
         return fn()
+    except TraceError as e:  # exactly `file:line: reason`: other tools parse it (DESIGN.md §3.5)
+        click.echo(str(e), err=True)
+        return 2
     except (InputError, KernelRunnerError) as e:
         click.echo(f"hugetmpfs: {e}", err=True)
         return 2
     except ModelBug as e:
         click.echo(f"hugetmpfs: internal error: {e}", err=True)
         return 3
+    except KeyboardInterrupt:  # Ctrl-C: 128+SIGINT, not click's "Aborted!" and status 1
+        click.echo("hugetmpfs: interrupted", err=True)
+        return 130
     except HugetmpfsError as e:  # pragma: no cover - every subclass is handled above
         click.echo(f"hugetmpfs: {e}", err=True)
         return 2
@@ -56,17 +65,69 @@ def replay(trace: str, kernel: bool, out: str | None) -> None:
 
         parsed = parse_file(trace)
         if kernel:
-            from hugetmpfs.trace.kernel_runner import run_kernel
-
-            results = run_kernel(parsed)
+            results = _run_kernel(parsed)
         else:
-            raise InputError(
-                "the model runner is not built yet; use --kernel to replay on the real kernel"
-            )
+            results = _run_model(parsed, "use --kernel to replay on the real kernel")
         write_results(results, out)
         return 0
 
     sys.exit(_guarded(body))
+
+
+@cli.command()
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.argument("a", required=False, type=click.Path(dir_okay=False))
+@click.argument("b", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--context",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many ops before a divergence to show.",
+)
+@click.option("--skipped", is_flag=True, help="Also list the skipped lines and fields.")
+def diff(trace: str, a: str | None, b: str | None, context: int, skipped: bool) -> None:
+    """Compare the results of TRACE on the kernel and the model, or the stored results A and B.
+
+    Shows the first divergence with the ops before it.  Exit status 0 when they agree, 1 on a
+    divergence, 2 on bad input.
+    """
+    if (a is None) != (b is None):
+        raise click.UsageError("give both stored result files A and B, or neither")
+
+    def body() -> int:
+        from hugetmpfs.trace import parse_file
+        from hugetmpfs.trace.diff import compare, format_comparison, format_skipped
+        from hugetmpfs.trace.results import read_results
+
+        parsed = parse_file(trace)
+        if a is not None and b is not None:
+            labels = (a, b)
+            left, right = read_results(a), read_results(b)
+        else:
+            labels = ("kernel", "model")
+            # The model first: it is fast, and the kernel run needs root and a mount.
+            right = _run_model(parsed, "give two stored result files: hugetmpfs diff TRACE A B")
+            left = _run_kernel(parsed)
+        comparison = compare(parsed, left, right)
+        if skipped and comparison.skipped:
+            click.echo(format_skipped(parsed, comparison, labels))
+        click.echo(format_comparison(parsed, comparison, labels, context))
+        return 0 if comparison.agrees else 1
+
+    sys.exit(_guarded(body))
+
+
+def _run_kernel(trace: Trace) -> list[Result]:
+    from hugetmpfs.trace.kernel_runner import run_kernel
+
+    return run_kernel(trace)
+
+
+def _run_model(trace: Trace, advice: str) -> list[Result]:
+    # Not built yet.  Once trace/model_runner.py exists this body is one line:
+    #     from hugetmpfs.trace.model_runner import run_model; return list(run_model(trace))
+    raise InputError(f"the model runner is not built yet; {advice}")
 
 
 def main() -> None:

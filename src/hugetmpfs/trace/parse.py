@@ -334,3 +334,7 @@ class _Parser:
                 raise self.fail(lineno, "touch: a write touch needs byte")
             if not args["write"] and "byte" in args:
                 raise self.fail(lineno, "touch: byte is only allowed on a write touch")
+        elif op == "machine":
+            n = args.get("hpage_nr", 2)
+            if n & (n - 1):  # the range is checked already; geometry needs a power of two
+                raise self.fail(lineno, f"machine: hpage_nr={n} must be a power of two (2..512)")

@@ -1,0 +1,224 @@
+"""The command line's contract (DESIGN.md §4): exit statuses and what goes where.
+
+Every test runs ``python -m hugetmpfs`` in a subprocess, as a user would, inside a temporary
+directory so that file names in messages are short and exact.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hugetmpfs import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MOUNT = {"op": "mount", "huge": "never"}
+OPEN = {"op": "open", "path": "f", "as": "f", "flags": ["O_RDWR", "O_CREAT"]}
+PREAD = {"op": "pread", "fd": "f", "offset": 0, "len": 4096}
+TRACE = [MOUNT, OPEN, PREAD]
+RESULTS = [
+    {"i": 0, "op": "mount", "ret": 0, "errno": None},
+    {"i": 1, "op": "open", "ret": 0, "errno": None},
+    {"i": 2, "op": "pread", "ret": 0, "errno": None, "sha256": "e3b0"},
+]
+
+
+def hugetmpfs(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hugetmpfs", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def write_jsonl(path: Path, objs: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(o) + "\n" for o in objs))
+    return path.name
+
+
+def bad_input(proc: subprocess.CompletedProcess[str], stderr: str) -> None:
+    """Exit 2, nothing on stdout, and exactly one line on stderr."""
+    assert proc.returncode == 2, proc
+    assert proc.stdout == ""
+    assert proc.stderr == stderr + "\n"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    write_jsonl(tmp_path / "t.jsonl", TRACE)
+    write_jsonl(tmp_path / "a.jsonl", RESULTS)
+    write_jsonl(tmp_path / "b.jsonl", RESULTS)
+    return tmp_path
+
+
+# -- help and version -------------------------------------------------------------------
+
+
+def test_help(tmp_path: Path) -> None:
+    proc = hugetmpfs(tmp_path, "--help")
+    assert proc.returncode == 0
+    assert "replay" in proc.stdout
+    assert "diff" in proc.stdout
+
+
+def test_diff_help(tmp_path: Path) -> None:
+    proc = hugetmpfs(tmp_path, "diff", "--help")
+    assert proc.returncode == 0
+    assert "TRACE [A] [B]" in proc.stdout
+
+
+def test_version(tmp_path: Path) -> None:
+    proc = hugetmpfs(tmp_path, "--version")
+    assert proc.returncode == 0
+    assert __version__ in proc.stdout
+
+
+# -- malformed traces -------------------------------------------------------------------
+
+MALFORMED = [
+    ('{"op": "mount", "huge": "never"}\n{"op": "close", "fd": "x"}\n', 2, "close: fd 'x'"),
+    ('# comment\n{"op": "mount", "huge": "sometimes"}\n', 2, "mount: unknown huge 'sometimes'"),
+    ("", 1, "the trace has no mount operation"),
+    ('{"op": "mount", "huge": "never"}\n[1]\n', 2, "expected a JSON object, got a list"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "reason"), MALFORMED)
+@pytest.mark.parametrize("command", [["replay"], ["replay", "--kernel"], ["diff"]])
+def test_malformed_trace(
+    files: Path, command: list[str], text: str, line: int, reason: str
+) -> None:
+    (files / "bad.jsonl").write_text(text)
+    args = [*command, "bad.jsonl"] + (["a.jsonl", "b.jsonl"] if command == ["diff"] else [])
+    proc = hugetmpfs(files, *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(f"bad.jsonl:{line}: {reason}")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_malformed_trace_invalid_utf8(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_bytes(b'{"op": "mount", "huge": "never"}\n\xff\n')
+    bad_input(hugetmpfs(tmp_path, "replay", "bad.jsonl"), "bad.jsonl:2: invalid UTF-8 at byte 0")
+
+
+@pytest.mark.parametrize("command", ["replay", "diff"])
+def test_missing_trace(tmp_path: Path, command: str) -> None:
+    proc = hugetmpfs(tmp_path, command, "nope.jsonl")
+    bad_input(proc, "nope.jsonl: cannot read trace: No such file or directory")
+
+
+def test_replay_without_kernel_needs_the_model_runner(files: Path) -> None:
+    proc = hugetmpfs(files, "replay", "t.jsonl")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "model runner is not built yet" in proc.stderr
+
+
+# -- diff -------------------------------------------------------------------------------
+
+
+def test_diff_agreement(files: Path) -> None:
+    proc = hugetmpfs(files, "diff", "t.jsonl", "a.jsonl", "b.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        "t.jsonl: a.jsonl and b.jsonl agree (huge=never): 3 lines compared "
+        "(0 with fields skipped), 0 lines skipped\n"
+    )
+    assert proc.stderr == ""
+
+
+def test_diff_divergence(files: Path) -> None:
+    write_jsonl(files / "b.jsonl", [*RESULTS[:2], {**RESULTS[2], "ret": -1, "errno": "EBADF"}])
+    proc = hugetmpfs(files, "diff", "t.jsonl", "a.jsonl", "b.jsonl")
+    assert proc.returncode == 1
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("t.jsonl:3: op 2 (pread) diverges: ")
+    assert lines[1] == f"  trace    {json.dumps(PREAD)}"
+    assert lines[2].startswith('  a.jsonl  {"i": 2, "op": "pread", "ret": 0,')
+    assert lines[3].startswith('  b.jsonl  {"i": 2, "op": "pread", "ret": -1, "errno": "EBADF"')
+    assert "context: the 2 ops before it" in lines
+
+
+def test_diff_length_mismatch(files: Path) -> None:
+    write_jsonl(files / "b.jsonl", RESULTS[:2])
+    proc = hugetmpfs(files, "diff", "t.jsonl", "a.jsonl", "b.jsonl")
+    assert proc.returncode == 1
+    assert "b.jsonl  (none: ends after 2 results)" in proc.stdout
+
+
+def test_diff_skipped_listing(files: Path) -> None:
+    write_jsonl(files / "t.jsonl", [MOUNT, OPEN, PREAD, {"op": "meminfo"}])
+    meminfo = {"i": 3, "op": "meminfo", "ret": 0, "errno": None, "Shmem": 4}
+    write_jsonl(files / "a.jsonl", [*RESULTS, meminfo])
+    write_jsonl(files / "b.jsonl", [*RESULTS, {**meminfo, "Shmem": 8}])
+    proc = hugetmpfs(files, "diff", "--skipped", "t.jsonl", "a.jsonl", "b.jsonl")
+    assert proc.returncode == 0
+    assert "  Shmem  4        8   (differs)" in proc.stdout.splitlines()
+    assert proc.stdout.splitlines()[-1].endswith("1 lines skipped")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '{"i": 0, "op": "mount", "ret": 0, "errno": null}\n{"i": 1,\n',
+            "b.jsonl:2: invalid result",
+        ),
+        ('\n\n{"i": 0, "op": "mount", "errno": null}\n', "b.jsonl:3: result field 'ret'"),
+        ("[1]\n", "b.jsonl:1: a result line must be a JSON object"),
+        ("[" * 100_000 + "\n", "b.jsonl:1: invalid result line"),
+    ],
+)
+def test_diff_malformed_result_file(files: Path, content: str, message: str) -> None:
+    (files / "b.jsonl").write_text(content)
+    proc = hugetmpfs(files, "diff", "t.jsonl", "a.jsonl", "b.jsonl")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(message)
+    assert proc.stderr.count("\n") == 1
+
+
+def test_diff_results_of_another_trace(files: Path) -> None:
+    write_jsonl(files / "t.jsonl", [MOUNT, OPEN, {"op": "fstat", "fd": "f"}])
+    proc = hugetmpfs(files, "diff", "t.jsonl", "a.jsonl", "b.jsonl")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "the results are not of trace t.jsonl" in proc.stderr
+
+
+@pytest.mark.parametrize("missing", ["a", "b"])
+def test_diff_missing_result_file(files: Path, missing: str) -> None:
+    args = (
+        ["t.jsonl", "nope.jsonl", "b.jsonl"] if missing == "a" else ["t.jsonl", "a.jsonl", "nope"]
+    )
+    proc = hugetmpfs(files, "diff", *args)
+    name = args[1] if missing == "a" else args[2]
+    bad_input(proc, f"{name}: cannot read results: No such file or directory")
+
+
+def test_diff_with_one_result_file_is_a_usage_error(files: Path) -> None:
+    proc = hugetmpfs(files, "diff", "t.jsonl", "a.jsonl")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "give both stored result files A and B, or neither" in proc.stderr
+
+
+def test_diff_without_result_files_needs_the_model_runner(files: Path) -> None:
+    proc = hugetmpfs(files, "diff", "t.jsonl")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "model runner is not built yet" in proc.stderr
+    assert proc.stderr.count("\n") == 1
