@@ -124,7 +124,7 @@ def _held_pop(actor: Actor | None, cls: LockClass, what: Any) -> None:
         return
     for i in range(len(actor.held) - 1, -1, -1):
         c, w = actor.held[i]
-        if c is cls and w is what:
+        if c is cls and w == what:  # page locks are held by pfn, an int
             del actor.held[i]
             if not cls.sleeping:
                 actor.preempt_count -= 1

@@ -1,0 +1,103 @@
+"""What pages hold: include/linux/highmem.h's clear/zero/copy helpers on the model's content.
+
+A page of one repeated byte is stored as that byte (``m.content[page]``) and costs nothing
+more; only a page with mixed bytes gets a bytearray in ``m.data``.  Reading a page whose
+content is POISON (freshly allocated and never initialised, or freed) raises
+:class:`PoisonError`: the data oracle's way of catching exposure of uninitialised memory or
+a use after free, the hazards the series' guards exist for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hugetmpfs.errors import ModelBug
+from hugetmpfs.mm.machine import PAGE_SIZE
+from hugetmpfs.mm.page_alloc import POISON
+
+if TYPE_CHECKING:
+    from hugetmpfs.mm.machine import MemMachine
+
+MIXED = -1  # content code: the bytes are in m.data[page]
+
+
+class PoisonError(ModelBug):
+    """A page was read while its bytes were garbage (uninitialised or freed memory)."""
+
+    finding_kind = "oracle"
+
+
+def page_read(m: MemMachine, page: int, offset: int, length: int) -> bytes:
+    """The bytes [offset, offset+length) of a page."""
+    code = m.content[page]
+    if code >= 0:
+        return bytes((code,)) * length
+    if code == MIXED:
+        return bytes(m.data[page][offset : offset + length])
+    raise PoisonError("reading uninitialised or freed memory: " + m.dump_page(page))
+
+
+def page_fill(m: MemMachine, page: int, offset: int, length: int, byte: int) -> None:
+    """Set [offset, offset+length) of a page to *byte*."""
+    code = m.content[page]
+    if code == byte or length <= 0:
+        return
+    if length == PAGE_SIZE:
+        m.content[page] = byte
+        m.data.pop(page, None)
+        return
+    buf = _materialise(m, page, code)
+    buf[offset : offset + length] = bytes((byte,)) * length
+
+
+def page_write(m: MemMachine, page: int, offset: int, data: bytes) -> None:
+    """Copy *data* into a page at *offset*."""
+    if not data:
+        return
+    first = data[0]
+    if data.count(first) == len(data):
+        page_fill(m, page, offset, len(data), first)
+        return
+    buf = _materialise(m, page, m.content[page])
+    buf[offset : offset + len(data)] = data
+
+
+def _materialise(m: MemMachine, page: int, code: int) -> bytearray:
+    if code == MIXED:
+        return m.data[page]
+    if code == POISON:
+        # Writing part of a garbage page leaves the rest garbage: keep it poisoned bytewise
+        # by refusing, since the kernel never does this to a page it then exposes.
+        raise PoisonError("partial write into an uninitialised page: " + m.dump_page(page))
+    buf = bytearray((code,)) * PAGE_SIZE
+    m.data[page] = buf
+    m.content[page] = MIXED
+    return buf
+
+
+def clear_highpage(m: MemMachine, page: int) -> None:
+    m.content[page] = 0
+    m.data.pop(page, None)
+
+
+def zero_user_segment(m: MemMachine, page: int, start: int, end: int) -> None:
+    if m.content[page] == POISON and start == 0 and end == PAGE_SIZE:
+        clear_highpage(m, page)
+        return
+    page_fill(m, page, start, end - start, 0)
+
+
+def copy_highpage(m: MemMachine, to: int, frm: int) -> None:
+    """Copy a page's contents (migration, COW); garbage copies as garbage."""
+    code = m.content[frm]
+    m.content[to] = code
+    if code == MIXED:
+        m.data[to] = bytearray(m.data[frm])
+    else:
+        m.data.pop(to, None)
+
+
+def page_is_uniform(m: MemMachine, page: int) -> int | None:
+    """The byte every position of the page holds, or None."""
+    code = m.content[page]
+    return code if code >= 0 else None

@@ -1,0 +1,243 @@
+"""Finding, allocating and inserting tmpfs pages: shmem_getpage_gfp and its helpers.
+
+Models: mm/shmem.c (v4.6-rc2) shmem_getpage_gfp, shmem_alloc_page, shmem_add_to_page_cache,
+shmem_fault; the small-page path.  The huge-team paths of patches 04–07 (hugehint) plug in
+through ``shmem/team.py``.
+
+sgp_type, ordered as the series orders it (patch 07/31 adds SGP_TEAM):
+SGP_READ < SGP_CACHE < SGP_TEAM < SGP_WRITE < SGP_FALLOC.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hugetmpfs.mm.debug import VM_BUG_ON_PAGE
+from hugetmpfs.mm.filemap import (
+    __set_page_locked,
+    delete_from_page_cache,
+    find_lock_entry,
+    unlock_page,
+)
+from hugetmpfs.mm.highmem import clear_highpage
+from hugetmpfs.mm.mm_types import VM_FAULT_LOCKED, VM_FAULT_OOM, VM_FAULT_SIGBUS
+from hugetmpfs.mm.page_alloc import alloc_pages
+from hugetmpfs.mm.page_flags import (
+    PG_dirty,
+    PG_referenced,
+    PG_swapbacked,
+    PG_uptodate,
+)
+from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry
+from hugetmpfs.mm.swap import lru_cache_add_anon, put_page
+from hugetmpfs.mm.vmstat import NR_FILE_PAGES, NR_SHMEM, PGMAJFAULT
+from hugetmpfs.shmem.inode import (
+    BLOCKS_PER_PAGE,
+    ShmemInodeInfo,
+    shmem_acct_block_ok,
+    shmem_recalc_inode,
+    shmem_unacct_blocks,
+)
+
+if TYPE_CHECKING:
+    from hugetmpfs.mm.filemap import AddressSpace
+    from hugetmpfs.mm.mm_types import VMA, Vmf
+    from hugetmpfs.shmem.machine import Machine
+
+SGP_READ, SGP_CACHE, SGP_TEAM, SGP_WRITE, SGP_FALLOC = range(5)
+
+EINVAL, ENOMEM, ENOSPC, EEXIST, EIO = 22, 12, 28, 17, 5
+
+
+def shmem_alloc_page(m: Machine, gfp: int, inode: ShmemInodeInfo, index: int) -> int | None:
+    """A new small page for *index*: locked, swap-backed, not yet in the cache.
+
+    Models: mm/shmem.c shmem_alloc_page (v4.6-rc2; the team branch is patch 04/31's).
+    """
+    page = alloc_pages(m, gfp, 0)
+    if page is None:
+        return None
+    __set_page_locked(m, page)
+    m.flags[page] |= PG_swapbacked
+    return page
+
+
+def shmem_add_to_page_cache(
+    m: Machine, page: int, mapping: AddressSpace, index: int, expected: int | None
+) -> int:
+    """Insert a locked page at *index* (replacing *expected*, a swap entry, if given).
+
+    Models: mm/shmem.c shmem_add_to_page_cache (v4.6-rc2).
+    """
+    VM_BUG_ON_PAGE(not m.flags[page] & PG_swapbacked, m, page, "add_to_page_cache !swapbacked")
+    m.refcount[page] += 1  # the page cache's reference
+    m.mapping[page] = mapping.id
+    m.index[page] = index
+    tree = mapping.page_tree
+    with mapping.tree_lock:
+        if expected is None:
+            error = tree.insert(index, page)
+        elif tree.lookup(index) == expected:
+            tree.replace_slot(index, page)
+            error = 0
+        else:
+            error = -EEXIST
+        if not error:
+            mapping.nrpages += 1
+            zone = m.vmstat.zone
+            zone[NR_FILE_PAGES] += 1
+            zone[NR_SHMEM] += 1
+            if expected is not None:
+                mapping.nrexceptional -= 1
+    if error:
+        m.mapping[page] = 0
+        m.refcount[page] -= 1
+    return error
+
+
+def shmem_getpage_gfp(
+    m: Machine, inode: ShmemInodeInfo, index: int, sgp: int, gfp: int
+) -> tuple[int, int | None]:
+    """Find or create the page at *index*; return (0, locked referenced page or None) or
+    (-errno, None).
+
+    SGP_READ finds a hole as (0, None); the others allocate.  Beyond i_size only SGP_WRITE
+    and SGP_FALLOC may instantiate (and SGP_TEAM, for the team beyond EOF, patch 07/31).
+
+    Models: mm/shmem.c shmem_getpage_gfp (v4.6-rc2, with patch 07/31's SGP_TEAM).
+    """
+    mapping = inode.mapping
+    once = False
+    while True:  # repeat:
+        error, page = _getpage_once(m, inode, mapping, index, sgp, gfp)
+        if error == -ENOSPC and not once:
+            once = True
+            with inode.info_lock:
+                shmem_recalc_inode(m, inode)
+            continue
+        if error == -EEXIST:
+            continue
+        return error, page
+
+
+def _beyond_eof(sgp: int, index: int, inode: ShmemInodeInfo) -> bool:
+    return sgp <= SGP_CACHE and (index << 12) >= inode.i_size
+
+
+def _getpage_once(
+    m: Machine, inode: ShmemInodeInfo, mapping: AddressSpace, index: int, sgp: int, gfp: int
+) -> tuple[int, int | None]:
+    entry = find_lock_entry(m, mapping, index)
+    page: int | None = entry
+    swap = None
+    if radix_tree_exceptional_entry(entry):
+        swap = entry
+        page = None
+    if _beyond_eof(sgp, index, inode):
+        return _unlock_out(m, page, -EINVAL)
+    if page is not None and sgp == SGP_WRITE:
+        m.flags[page] |= PG_referenced  # mark_page_accessed
+    if page is not None and not m.flags[page] & PG_uptodate:
+        # A fallocated page: only a reader may pass it by as a hole.
+        if sgp != SGP_READ:
+            return _clear_and_check(m, inode, index, page, sgp, alloced=False)
+        unlock_page(m, page)
+        put_page(m, page)
+        page = None
+    if page is not None or (sgp == SGP_READ and swap is None):
+        return 0, page
+    if swap is not None:
+        m.vmstat.events[PGMAJFAULT] += 1
+        return m.shmem_swapin(m, inode, index, swap, sgp, gfp)
+    return _alloc_new(m, inode, mapping, index, sgp, gfp)
+
+
+def _alloc_new(
+    m: Machine, inode: ShmemInodeInfo, mapping: AddressSpace, index: int, sgp: int, gfp: int
+) -> tuple[int, int | None]:
+    if not shmem_acct_block_ok(inode, 1):
+        return -ENOSPC, None
+    page = shmem_alloc_page(m, gfp, inode, index)
+    if page is None:
+        shmem_unacct_blocks(inode, 1)
+        return -ENOMEM, None
+    if sgp == SGP_WRITE:
+        m.flags[page] |= PG_referenced
+    error = shmem_add_to_page_cache(m, page, mapping, index, None)
+    if error:
+        shmem_unacct_blocks(inode, 1)
+        unlock_page(m, page)
+        put_page(m, page)
+        return error, None
+    lru_cache_add_anon(m, page)
+    with inode.info_lock:
+        inode.alloced += 1
+        inode.i_blocks += BLOCKS_PER_PAGE
+        shmem_recalc_inode(m, inode)
+    if sgp == SGP_FALLOC:
+        sgp = SGP_WRITE  # a new page: let fallocate use the SGP_WRITE shortcut
+    return _clear_and_check(m, inode, index, page, sgp, alloced=True)
+
+
+def _clear_and_check(
+    m: Machine, inode: ShmemInodeInfo, index: int, page: int, sgp: int, alloced: bool
+) -> tuple[int, int | None]:
+    # clear: a writer fills the page itself; everyone else gets it zeroed and uptodate,
+    # including SGP_FALLOC on a page fallocated earlier (6.18: lest undo on a later failure
+    # cancel the earlier guarantee).  A new page arrives here for SGP_FALLOC as SGP_WRITE.
+    if sgp != SGP_WRITE and not m.flags[page] & PG_uptodate:
+        clear_highpage(m, page)
+        m.flags[page] |= PG_uptodate
+    # Perhaps the file has been truncated since we checked (a racing ftruncate).
+    if _beyond_eof(sgp, index, inode):
+        if alloced:
+            m.flags[page] &= ~PG_dirty
+            delete_from_page_cache(m, page)
+            with inode.info_lock:
+                shmem_recalc_inode(m, inode)
+        return _unlock_out(m, page, -EINVAL)
+    return 0, page
+
+
+def _unlock_out(m: Machine, page: int | None, error: int) -> tuple[int, None]:
+    if page is not None:
+        unlock_page(m, page)
+        put_page(m, page)
+    return error, None
+
+
+# -- faults -------------------------------------------------------------------------------
+
+
+class ShmemVmOps:
+    """shmem_vm_ops: ->fault is shmem_fault, ->map_pages the generic fault-around."""
+
+    def fault(self, m: Machine, vma: VMA, vmf: Vmf) -> int:
+        return shmem_fault(m, vma, vmf)
+
+    def map_pages(self, m: Machine, vma: VMA, vmf: Vmf, start_pgoff: int, end_pgoff: int) -> None:
+        from hugetmpfs.mm.filemap import filemap_map_pages
+
+        filemap_map_pages(m, vma, vmf, start_pgoff, end_pgoff)
+
+
+shmem_vm_ops = ShmemVmOps()
+
+
+def shmem_fault(m: Machine, vma: VMA, vmf: Vmf) -> int:
+    """->fault for tmpfs mappings: the page at vmf.pgoff, locked, or SIGBUS / OOM.
+
+    Models: mm/shmem.c shmem_fault (v4.6-rc2; the huge path of patch 07/31 in team.py).
+    """
+    inode = vma.vm_file.f_mapping.host
+    error, page = shmem_getpage_gfp(m, inode, vmf.pgoff, SGP_CACHE, inode.mapping.gfp_mask)
+    if error:
+        return VM_FAULT_OOM if error == -ENOMEM else VM_FAULT_SIGBUS
+    vmf.page = page
+    return VM_FAULT_LOCKED
+
+
+def shmem_getpage(
+    m: Machine, inode: ShmemInodeInfo, index: int, sgp: int
+) -> tuple[int, int | None]:
+    return shmem_getpage_gfp(m, inode, index, sgp, inode.mapping.gfp_mask)

@@ -1,0 +1,93 @@
+"""The whole simulated machine: memory, the engine, and tmpfs with its global state.
+
+``Machine`` is what traces, scenarios and workloads build.  Everything the kernel keeps in
+globals (shmem_shrinklist, the recovery list, sysctls) hangs off it, so two machines can
+live in one process and ``--workers`` can fork safely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hugetmpfs.errors import ModelBug
+from hugetmpfs.mm.machine import PAGE_SIZE, MemMachine
+from hugetmpfs.shmem.inode import HUGE_MODES, ShmemSbInfo
+from hugetmpfs.sim import Engine, RoundRobinStrategy
+
+if TYPE_CHECKING:
+    from hugetmpfs.shmem.inode import ShmemInodeInfo
+    from hugetmpfs.sim.strategy.base import Strategy
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """What a ``machine`` trace line (DESIGN.md §3.4) or a scenario sets."""
+
+    ram: int = 2 << 30
+    swap: int = 0
+    cpus: int = 2
+    seed: int = 0
+    hpage_nr: int = 512
+    variant: str = "v24"
+    behaviours: tuple[str, ...] = ()
+    guards_off: tuple[str, ...] = ()
+    lockdep: bool = True
+
+
+@dataclass
+class Sysctls:
+    """The vm.* sysctls the model reads (values as the kernel stores them)."""
+
+    shmem_huge: int = 0
+    shmem_huge_recoveries: int = 8
+    shmem_huge_gfpmask: int = 0x4612CA
+    shmem_recovery_gfpmask: int = 0x24602CA
+    min_free_kbytes: int | None = None
+    swappiness: int = 60
+
+
+class Machine(MemMachine):
+    """A simulated machine running huge tmpfs."""
+
+    def __init__(self, config: MachineConfig, strategy: Strategy | None = None) -> None:
+        engine = Engine(
+            strategy or RoundRobinStrategy(config.seed), cpus=config.cpus, lockdep=config.lockdep
+        )
+        super().__init__(engine, config.ram, config.cpus, config.hpage_nr)
+        self.config = config
+        self.sysctl = Sysctls()
+        self.guards_off = frozenset(config.guards_off)
+        self.behaviours = frozenset(config.behaviours)
+        self.mounts: list[ShmemSbInfo] = []
+        self.shmem_swapin = _no_swap
+        self.shmem_free_swap = _no_swap
+        self.shmem_evicted = _forget_inode
+
+    def set_sysctl(self, name: str, value: int) -> int:
+        from hugetmpfs.shmem.sysctl import set_sysctl
+
+        return set_sysctl(self, name, value)
+
+    def meminfo(self) -> dict[str, int]:
+        from hugetmpfs.mm.meminfo import meminfo
+
+        return meminfo(self)
+
+    def guard_on(self, name: str) -> bool:
+        """Whether race guard *name* is active (every guard is, unless switched off)."""
+        return name not in self.guards_off
+
+    def mount(self, huge: str, size: int) -> ShmemSbInfo:
+        """A new tmpfs mount with huge=*huge* and size=*size* bytes (rounded up to pages)."""
+        sb = ShmemSbInfo(self, (size + PAGE_SIZE - 1) // PAGE_SIZE, HUGE_MODES[huge])
+        self.mounts.append(sb)
+        return sb
+
+
+def _no_swap(*args: object) -> tuple[int, None]:
+    raise ModelBug("a swap entry was found in a page cache, but this machine has no swap yet")
+
+
+def _forget_inode(m: Machine, inode: ShmemInodeInfo) -> None:
+    """Eviction's last step: nothing else holds the inode."""
