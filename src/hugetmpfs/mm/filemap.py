@@ -6,7 +6,8 @@ lock is not owned by a task in the kernel (an I/O completion unlocks what a task
 only lockdep's bookkeeping remembers who took it.
 
 Models: mm/filemap.c (v4.6-rc2): lock_page, trylock_page, unlock_page, find_get_entry,
-find_lock_entry, find_get_entries, __delete_from_page_cache, delete_from_page_cache.
+find_lock_entry, find_get_entries, __delete_from_page_cache, delete_from_page_cache;
+filemap_map_pages (fault-around, with 6.18's visible behaviour).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hugetmpfs.mm.debug import VM_BUG_ON_PAGE
-from hugetmpfs.mm.page_flags import PG_locked, PG_swapbacked
+from hugetmpfs.mm.mm_types import VM_FAULT_NOPAGE, VM_SHARED, VM_WRITE, HugePmd, mk_pte
+from hugetmpfs.mm.page_flags import PG_locked, PG_swapbacked, PG_uptodate
 from hugetmpfs.mm.page_ref import get_page_unless_zero
+from hugetmpfs.mm.pgtable import pmd_install, pmd_shift
 from hugetmpfs.mm.radix_tree import RadixTree, radix_tree_exceptional_entry
+from hugetmpfs.mm.rmap import mm_counter_file, page_add_file_rmap
 from hugetmpfs.mm.swap import put_page
 from hugetmpfs.mm.vmstat import NR_FILE_PAGES, NR_SHMEM
 from hugetmpfs.sim import RWSem, SpinLock
@@ -24,6 +28,8 @@ from hugetmpfs.sim.locks import _held_pop, _held_push, lock_class, lockdep_acqui
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
+    from hugetmpfs.mm.mm_types import VMA, PageTable, Vmf
+    from hugetmpfs.sim import Actor
 
 PAGE_LOCK = lock_class("page_lock")
 
@@ -61,8 +67,7 @@ def trylock_page(m: MemMachine, page: int) -> bool:
         return False
     if engine.lockdep:
         lockdep_acquire(engine, PAGE_LOCK, page, trylock=True)
-    m.flags[page] |= PG_locked
-    _held_push(engine.current, PAGE_LOCK, page)
+    _page_locked_by(m, page, engine.current)
     return True
 
 
@@ -76,28 +81,28 @@ def lock_page(m: MemMachine, page: int) -> None:
         if engine.current is None:
             VM_BUG_ON_PAGE(True, m, page, "lock_page contended outside the engine")
         engine.block_on(("page", page), "wait:page_lock")
-    m.flags[page] |= PG_locked
-    _held_push(engine.current, PAGE_LOCK, page)
+    _page_locked_by(m, page, engine.current)
 
 
 def __set_page_locked(m: MemMachine, page: int) -> None:
     """__SetPageLocked on a page nobody else can see yet, recorded for lockdep."""
+    _page_locked_by(m, page, m.engine.current)
+
+
+def _page_locked_by(m: MemMachine, page: int, actor: Actor | None) -> None:
     m.flags[page] |= PG_locked
-    _held_push(m.engine.current, PAGE_LOCK, page)
+    if actor is not None:
+        m.page_lockers[page] = actor
+        _held_push(actor, PAGE_LOCK, page)
 
 
 def unlock_page(m: MemMachine, page: int) -> None:
     VM_BUG_ON_PAGE(not m.flags[page] & PG_locked, m, page, "unlock_page of an unlocked page")
     m.flags[page] &= ~PG_locked
+    holder = m.page_lockers.pop(page, None)
+    if holder is not None:  # possibly another actor: an I/O completion unlocks for a task
+        _held_pop(holder, PAGE_LOCK, page)
     engine = m.engine
-    cur = engine.current
-    if cur is not None and (PAGE_LOCK, page) in cur.held:
-        _held_pop(cur, PAGE_LOCK, page)
-    elif cur is not None:
-        for actor in engine.actors:  # unlocked on someone else's behalf (I/O completion)
-            if (PAGE_LOCK, page) in actor.held:
-                actor.held.remove((PAGE_LOCK, page))
-                break
     if ("page", page) in engine.waiters:
         engine.wake(("page", page))
 
@@ -173,3 +178,105 @@ def delete_from_page_cache(m: MemMachine, page: int) -> None:
     with mapping.tree_lock:
         __delete_from_page_cache(m, page)
     put_page(m, page)
+
+
+# -- fault-around ---------------------------------------------------------------------------
+
+
+def filemap_map_pages(m: MemMachine, vma: VMA, vmf: Vmf, start_pgoff: int, end_pgoff: int) -> int:
+    """Map the ready pages of [start_pgoff, end_pgoff] around a read fault, without I/O.
+
+    A page is mapped when it is in the cache, uptodate, not locked (a trylock must take
+    it), below i_size rounded up to a page, and its pte is still none; it is mapped
+    read-only unless the mapping is shared and writable (shmem needs no write-notify).
+    Returns VM_FAULT_NOPAGE when the faulting address itself got mapped.  The pte table of
+    an empty pmd comes from ``vmf.prealloc_pte`` and is installed only if a page is mapped.
+
+    Models: mm/filemap.c filemap_map_pages, next_uptodate_folio, filemap_map_order0_folio
+    (Linux 6.18: what fault-around maps is visible in smaps Rss).
+    Differs: every page is looked up and trylocked before the pte lock is taken (6.18 takes
+    it after the first page), so no page lock is tried under the pte spinlock.
+    """
+    mapping = vma.vm_file.f_mapping
+    max_idx = (mapping.host.i_size + 4095) >> 12
+    pages = _trylock_ready_pages(m, mapping, start_pgoff, min(end_pgoff, max_idx - 1))
+    if not pages:
+        return 0
+    mm = vma.mm
+    pmd = vmf.address >> pmd_shift(m)
+    pt = mm.pmds.get(pmd)
+    if pt is None and vmf.prealloc_pte is not None:
+        if pmd_install(m, mm, pmd, vmf.prealloc_pte):
+            vmf.prealloc_pte = None
+        pt = mm.pmds.get(pmd)
+    ret, unmapped = 0, pages
+    if pt is not None and pt.__class__ is not HugePmd:
+        ret, unmapped = _map_pages_locked(m, vma, vmf, pt, pages)
+    for _, page in pages:
+        unlock_page(m, page)
+    for _, page in unmapped:
+        put_page(m, page)  # the lookup's reference; a mapped page's became its pte's
+    return ret
+
+
+def _trylock_ready_pages(
+    m: MemMachine, mapping: AddressSpace, start: int, end: int
+) -> list[tuple[int, int]]:
+    """(index, page) of the pages of [start, end] fit to map, each locked and referenced."""
+    out: list[tuple[int, int]] = []
+    tree = mapping.page_tree
+    flags = m.flags
+    index = start
+    while index <= end:
+        found = tree.next_entry(index, end + 1)
+        if found is None:
+            break
+        index, page = found
+        index += 1
+        if page < 0:  # a swap entry: leave it to the fault
+            continue
+        # The lookup holds no reference: the page may be freed and reused before the
+        # speculative get, which the reload below (and the mapping check) catch.
+        m.engine.point("filemap_map_pages:speculative")
+        if not get_page_unless_zero(m, page):
+            continue
+        if flags[page] & PG_locked or not flags[page] & PG_uptodate:
+            put_page(m, page)
+            continue
+        if tree.lookup(index - 1) != page or not trylock_page(m, page):
+            put_page(m, page)
+            continue
+        # Truncated or reused while we took the lock?
+        if m.mapping[page] != mapping.id or not flags[page] & PG_uptodate:
+            unlock_page(m, page)
+            put_page(m, page)
+            continue
+        out.append((index - 1, page))
+    return out
+
+
+def _map_pages_locked(
+    m: MemMachine, vma: VMA, vmf: Vmf, pt: PageTable, pages: list[tuple[int, int]]
+) -> tuple[int, list[tuple[int, int]]]:
+    """Install the ptes under the table's lock: (ret, the pages left unmapped)."""
+    write = vma.vm_flags & (VM_SHARED | VM_WRITE) == VM_SHARED | VM_WRITE
+    base = vma.vm_start - (vma.vm_pgoff << 12)  # where file index 0 would be
+    mask = m.HPAGE_PMD_NR - 1
+    rss = vma.mm.rss
+    ret = 0
+    unmapped = []
+    ptes = pt.ptes
+    with pt.ptl:
+        for index, page in pages:
+            address = base + (index << 12)
+            i = (address >> 12) & mask
+            if ptes[i]:
+                unmapped.append((index, page))
+                continue
+            if address == vmf.address:
+                ret = VM_FAULT_NOPAGE
+            ptes[i] = mk_pte(page, write)
+            pt.nr_present += 1
+            page_add_file_rmap(m, page)
+            rss[mm_counter_file(m, page)] += 1
+    return ret, unmapped

@@ -69,10 +69,17 @@ class MemMachine:
         self.data: dict[int, bytearray] = {}
         # Address spaces and anon_vmas by id; slot 0 stands for NULL.
         self.mappings: list[Any] = [None]
+        # Every live mm_struct, in creation order: MMStruct registers itself, and whoever
+        # tears an mm down (mmput) removes it.  check/ recounts mapcounts from their tables.
+        self.mms: list[Any] = []
         self.vmstat = VmStat()
         self.team = TeamLayout(self.HPAGE_PMD_ORDER)
         # Hooks the layers above install (SimPy style: callbacks, never upward imports).
         self.alloc_slowpath: Callable[[MemMachine, int, int], int | None] | None = None
+        # mm/vmscan.py's reclaim_pages(m, isolated pages), for MADV_PAGEOUT
+        self.reclaim_pages: Callable[[MemMachine, list[int]], None] | None = None
+        self.page_lockers: dict[int, Any] = {}  # pfn -> actor that took its lock (lockdep)
+        self.writepage: Callable[[MemMachine, int, Any], int] | None = None
         from hugetmpfs.mm.page_alloc import init_free_areas
         from hugetmpfs.mm.swap import init_lru
 

@@ -26,7 +26,8 @@ def meminfo(m: MemMachine) -> dict[str, int]:
     file_lru = z[v.NR_INACTIVE_FILE] + z[v.NR_ACTIVE_FILE]
     available = free - m.wmark_low * 1 + file_lru - min(file_lru // 2, m.wmark_low)
     available += z[v.NR_SHMEM_FREEHOLES]  # patch 02/31: holes can be shrunk at once
-    swap_total, swap_free = getattr(m, "swap_totals", lambda: (0, 0))()
+    si = m.swap_info
+    swap_total, swap_free = si.pages, si.pages - si.inuse_pages
     return {
         "MemTotal": kb(m.nr_frames),
         "MemFree": kb(free),

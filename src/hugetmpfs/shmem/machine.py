@@ -10,12 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hugetmpfs.errors import ModelBug
 from hugetmpfs.mm.machine import PAGE_SIZE, MemMachine
+from hugetmpfs.mm.pressure import init_pressure
+from hugetmpfs.mm.swap_state import init_swap_cache
+from hugetmpfs.mm.swapfile import init_swap
+from hugetmpfs.mm.vmscan import init_reclaim
 from hugetmpfs.shmem.inode import HUGE_MODES, ShmemSbInfo
+from hugetmpfs.shmem.swap import shmem_free_swap, shmem_swapin_getpage, shmem_writepage
 from hugetmpfs.sim import Engine, RoundRobinStrategy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hugetmpfs.shmem.inode import ShmemInodeInfo
     from hugetmpfs.sim.strategy.base import Strategy
 
@@ -60,8 +66,14 @@ class Machine(MemMachine):
         self.guards_off = frozenset(config.guards_off)
         self.behaviours = frozenset(config.behaviours)
         self.mounts: list[ShmemSbInfo] = []
-        self.shmem_swapin = _no_swap
-        self.shmem_free_swap = _no_swap
+        init_swap(self, config.swap)
+        init_swap_cache(self)
+        init_reclaim(self)
+        init_pressure(self)
+        self.writepage = shmem_writepage
+        self.team_writepage: Callable[[Machine, int], bool] | None = None
+        self.shmem_swapin = shmem_swapin_getpage
+        self.shmem_free_swap = shmem_free_swap
         self.shmem_evicted = _forget_inode
 
     def set_sysctl(self, name: str, value: int) -> int:
@@ -83,10 +95,6 @@ class Machine(MemMachine):
         sb = ShmemSbInfo(self, (size + PAGE_SIZE - 1) // PAGE_SIZE, HUGE_MODES[huge])
         self.mounts.append(sb)
         return sb
-
-
-def _no_swap(*args: object) -> tuple[int, None]:
-    raise ModelBug("a swap entry was found in a page cache, but this machine has no swap yet")
 
 
 def _forget_inode(m: Machine, inode: ShmemInodeInfo) -> None:

@@ -1,10 +1,17 @@
-"""The engine: actors on virtual CPUs, virtual time, blocking and waking, and the run loop.
+"""The engine: actors on virtual CPUs, virtual time, timers, blocking and waking, the run loop.
 
 Only the engine's main greenlet decides who runs.  An actor gives control back at a
-preemption point the strategy wants to switch at, when it blocks, sleeps or ends; the main
-loop then asks the strategy for the next actor.  Everything is ordered: actor ids are dense,
-waiters are kept in arrival order, sleepers in a heap keyed by (time, sequence number), so a
-run is a pure function of (inputs, strategy, seed).
+preemption point where the strategy wants to switch, when it blocks, sleeps or ends; the main
+loop then fires the timers that are due and asks the strategy for the next actor.
+Everything is ordered: actor ids are dense, waiters are kept in arrival order, timers in a
+heap keyed by (time, sequence number), so a run is a pure function of (inputs, strategy,
+seed).
+
+Time: each virtual CPU has its own clock, advanced by the work its actors charge with
+:meth:`Engine.consume`.  Under a timed strategy (workloads) the runnable actor whose CPU is
+earliest runs next, and timers (sleeps, I/O completions) fire in time order between actors.
+Under a timeless strategy (exploration) a sleep is just a preemption point and a timer is an
+actor of its own, so that every order of events can be explored.
 
 A point that does not switch must cost about a function call: in workload mode it is one
 comparison of the CPU clock with a precomputed horizon.
@@ -50,11 +57,15 @@ class Engine:
         self.max_steps = max_steps
         self.lockdep = lockdep  # check every lock acquisition against sim/locks.py LOCK_ORDER
         self.main = greenlet.getcurrent()
-        self.actors: list[Actor] = []
+        self.actors: list[Actor] = []  # by id, forever (ids are dense)
+        self.runnable: dict[int, Actor] = {}  # aid -> actor, for the actors that may run
+        self.live = 0  # actors not yet done
+        self.live_daemons = 0
         self.current: Actor | None = None
         self.clock = [0] * cpus  # virtual ns executed by each CPU
+        self.timer_now: int | None = None  # the time of the timer being fired, if any
         self.waiters: dict[Hashable, list[Actor]] = {}
-        self.sleepers: list[tuple[int, int, Actor]] = []
+        self.timers: list[tuple[int, int, Any, tuple[Any, ...]]] = []  # (time, seq, target, args)
         self._seq = 0
         self.steps = 0  # preemption points passed
         self.schedule = Schedule()
@@ -65,7 +76,7 @@ class Engine:
         self.finding: Finding | None = None
         strategy.bind(self)
 
-    # -- actors ---------------------------------------------------------------------------
+    # -- actors and time ------------------------------------------------------------------
 
     def spawn(
         self,
@@ -82,22 +93,45 @@ class Engine:
         actor = Actor(self, aid, name or fn.__name__, cpu, fn, args, daemon)
         actor.ready_at = self.now()
         self.actors.append(actor)
-        self._lower_horizon(actor)
+        self.live += 1
+        self.live_daemons += daemon
+        self._make_runnable(actor, actor.ready_at)
         return actor
 
     def now(self) -> int:
-        """Virtual time (ns) as seen by the running actor: its CPU's clock."""
+        """Virtual time (ns) as seen by the running actor (its CPU's clock) or timer."""
         cur = self.current
-        return self.clock[cur.cpu if cur is not None else 0]
+        if cur is not None:
+            return self.clock[cur.cpu]
+        return self.timer_now if self.timer_now is not None else self.clock[0]
 
     def consume(self, ns: int) -> None:
         """Charge *ns* of virtual CPU time to the running actor's CPU."""
         cur = self.current
-        self.clock[cur.cpu if cur is not None else 0] += ns
+        if cur is not None:
+            self.clock[cur.cpu] += ns
 
     def ready_time(self, aid: int) -> int:
         actor = self.actors[aid]
         return max(self.clock[actor.cpu], actor.ready_at)
+
+    def call_later(self, ns: int, fn: Callable[..., Any], *args: Any, name: str = "timer") -> None:
+        """Run ``fn(*args)`` *ns* of virtual time from now, like an interrupt handler.
+
+        Timed strategies fire it from the main loop at its time; exploring strategies run it
+        in an actor of its own, so it interleaves with every other actor.
+        """
+        if self.timeless:
+            cpu = self.current.cpu if self.current is not None else 0
+            self.spawn(_timer_actor, self, ns, fn, args, name=name, cpu=cpu)
+            return
+        self._push_timer(self.now() + ns, fn, args)
+
+    def _push_timer(self, t: int, target: Any, args: tuple[Any, ...]) -> None:
+        self._seq += 1
+        heapq.heappush(self.timers, (t, self._seq, target, args))
+        if not self.every_point and t < self.horizon:
+            self.horizon = t
 
     # -- preemption points ----------------------------------------------------------------
 
@@ -115,15 +149,11 @@ class Engine:
         if self.step_hooks:
             self._run_hooks(name)
         if self.max_steps is not None and self.steps > self.max_steps:
-            self._stop(
-                Finding(
-                    "step_limit",
-                    f"more than {self.max_steps} steps",
-                    self.steps,
-                    self.schedule,
-                    cur.name,
-                )
-            )
+            msg = f"more than {self.max_steps} steps"
+            self._stop(Finding("step_limit", msg, self.steps, self.schedule, cur.name))
+        if self.timers and self.timers[0][0] <= self.clock[cur.cpu]:
+            self.main.switch(_RESCHEDULE)  # let the main loop fire the timers first
+            return
         candidates = self._candidates(cur)
         if len(candidates) > 1:
             nxt = self._pick(candidates, cur.aid, name)
@@ -133,16 +163,21 @@ class Engine:
         self._reset_horizon(cur)
 
     def _candidates(self, cur: Actor | None) -> list[int]:
-        pinned = cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE
-        return [
-            a.aid
-            for a in self.actors
-            if a.state == RUNNABLE and not (pinned and a.cpu == cur.cpu and a is not cur)
-        ]
+        runnable = self.runnable
+        if len(runnable) <= 1:
+            return list(runnable)
+        ids = sorted(runnable)
+        if cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE:
+            cpu = cur.cpu  # preemption is off: nobody else of this CPU may run
+            return [aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu]
+        return ids
 
     def _pick(self, candidates: list[int], current: int | None, name: str) -> int:
         nxt = self.strategy.pick(candidates, current, name)
-        self.schedule.decisions.append(Decision(PICK, nxt, tuple(candidates), name, current))
+        # Exploration keeps the options (shrinking and DFS need them); workloads only the
+        # answer, since they replay from the seed.
+        options = tuple(candidates) if self.every_point else ()
+        self.schedule.decisions.append(Decision(PICK, nxt, options, name, current))
         return nxt
 
     def choose(self, n: int, what: str) -> int:
@@ -156,14 +191,11 @@ class Engine:
     def _reset_horizon(self, cur: Actor) -> None:
         if self.every_point:
             return
-        others = [
-            self.ready_time(a.aid) for a in self.actors if a.state == RUNNABLE and a is not cur
-        ]
-        self.horizon = (min(others) + self.strategy.quantum()) if others else INF
-
-    def _lower_horizon(self, actor: Actor) -> None:
-        if not self.every_point and self.current is not None:
-            self.horizon = min(self.horizon, self.ready_time(actor.aid) + self.strategy.quantum())
+        others = [self.ready_time(aid) for aid in self.runnable if aid != cur.aid]
+        horizon = min(others) + self.strategy.quantum() if others else INF
+        if self.timers and self.timers[0][0] < horizon:
+            horizon = self.timers[0][0]
+        self.horizon = horizon
 
     def preempt_disable(self) -> None:
         """No other actor of the running actor's CPU may run until preempt_enable."""
@@ -176,12 +208,20 @@ class Engine:
 
     # -- blocking and waking --------------------------------------------------------------
 
+    def _make_runnable(self, actor: Actor, t: int) -> None:
+        actor.state = RUNNABLE
+        actor.ready_at = t
+        self.runnable[actor.aid] = actor
+        if not self.every_point and self.current is not None:
+            self.horizon = min(self.horizon, self.ready_time(actor.aid) + self.strategy.quantum())
+
     def block_on(self, key: Hashable, name: str) -> None:
         """Block the running actor until someone calls :meth:`wake` on *key*."""
         cur = self._require_actor("block")
         cur.state = BLOCKED
         cur.waiting = key
         cur.last_point = name
+        del self.runnable[cur.aid]
         self.waiters.setdefault(key, []).append(cur)
         self.main.switch(None)
 
@@ -198,10 +238,8 @@ class Engine:
             del self.waiters[key]
         t = self.now()
         for actor in woken:
-            actor.state = RUNNABLE
             actor.waiting = None
-            actor.ready_at = t
-            self._lower_horizon(actor)
+            self._make_runnable(actor, t)
         return len(woken)
 
     def sleep(self, ns: int, name: str = "sleep") -> None:
@@ -211,10 +249,9 @@ class Engine:
             self.point(name)
             return
         cur.state = SLEEPING
-        cur.ready_at = self.now() + ns
         cur.last_point = name
-        self._seq += 1
-        heapq.heappush(self.sleepers, (cur.ready_at, self._seq, cur))
+        del self.runnable[cur.aid]
+        self._push_timer(self.now() + ns, cur, ())
         self.main.switch(None)
 
     def _require_actor(self, what: str) -> Actor:
@@ -235,21 +272,48 @@ class Engine:
             raise EngineError("Engine.run must be called from the greenlet that created it")
         done = self._until(until)
         while self.finding is None and not done():
+            self._fire_due_timers()
             actor = self._next_actor()
             if actor is None:
-                if not self._wake_sleeper():
-                    self.finding = self._deadlock_or_none()
-                    break
-                continue
+                self.finding = self._deadlock_or_none()
+                break
             self._switch_to(actor)
         return self.finding
 
     def _until(self, until: Actor | Callable[[], bool] | None) -> Callable[[], bool]:
         if until is None:
-            return lambda: all(a.state == DONE for a in self.actors if not a.daemon)
+            return lambda: self.live == self.live_daemons
         if isinstance(until, Actor):
             return lambda: until.state == DONE
         return until
+
+    def _fire_due_timers(self) -> None:
+        """Fire every timer due before the earliest runnable actor's time."""
+        while self.timers and self.finding is None:
+            limit = min((self.ready_time(aid) for aid in self.runnable), default=INF)
+            if self.timers[0][0] > limit:
+                return
+            self._fire_timer()
+
+    def _fire_timer(self) -> None:
+        t, _, target, args = heapq.heappop(self.timers)
+        if isinstance(target, Actor):
+            self._make_runnable(target, t)
+            return
+        self.timer_now = t
+        try:
+            target(*args)
+        except Exception as e:  # a failing interrupt handler is a finding, like an actor's
+            self.finding = Finding(
+                getattr(e, "finding_kind", "exception"),
+                f"{type(e).__name__}: {e}",
+                self.steps,
+                self.schedule,
+                "timer",
+                {"exception": e},
+            )
+        finally:
+            self.timer_now = None
 
     def _next_actor(self) -> Actor | None:
         candidates = self._candidates(None)
@@ -270,9 +334,14 @@ class Engine:
             if self.current is not None and self.current.state == DONE:
                 self._ended(self.current)
                 nxt = None
+            elif nxt is _RESCHEDULE:
+                nxt = None
         self.current = None
 
     def _ended(self, actor: Actor) -> None:
+        self.runnable.pop(actor.aid, None)
+        self.live -= 1
+        self.live_daemons -= actor.daemon
         if actor.error is not None and self.finding is None:
             err = actor.error
             kind = getattr(err, "finding_kind", "exception")
@@ -285,19 +354,10 @@ class Engine:
                 {"exception": err},
             )
 
-    def _wake_sleeper(self) -> bool:
-        if not self.sleepers:
-            return False
-        t, _, actor = heapq.heappop(self.sleepers)
-        actor.state = RUNNABLE
-        actor.ready_at = t
-        return True
-
     def _deadlock_or_none(self) -> Finding | None:
-        stuck = [a for a in self.actors if a.state == BLOCKED and not a.daemon]
-        if not stuck:
-            return None  # only daemons wait for work: the machine is quiescent
         blocked = [a for a in self.actors if a.state == BLOCKED]
+        if all(a.daemon for a in blocked):
+            return None  # only daemons wait for work: the machine is quiescent
         lines = [
             f"{a.name} (cpu{a.cpu}) waits for {a.waiting!r} at {a.last_point}" for a in blocked
         ]
@@ -321,3 +381,15 @@ class Engine:
             finding = hook(self, name)
             if finding is not None:
                 self._stop(finding)
+
+
+class _Reschedule:
+    """What an actor hands the main loop when timers are due: choose again after them."""
+
+
+_RESCHEDULE: Any = _Reschedule()
+
+
+def _timer_actor(engine: Engine, ns: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    engine.sleep(ns, "timer:pending")
+    fn(*args)

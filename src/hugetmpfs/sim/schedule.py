@@ -37,11 +37,14 @@ class Decision:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class Schedule:
     """The decisions of one run, in order."""
 
     decisions: list[Decision] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<Schedule {len(self.decisions)} decisions, {self.preemptions()} preemptions>"
 
     def choices(self) -> list[int]:
         return [d.value for d in self.decisions]
@@ -60,7 +63,7 @@ class Schedule:
         return cls([Decision(int(k), int(v), tuple(o), str(p), c) for k, v, o, p, c in data])
 
 
-@dataclass
+@dataclass(repr=False)
 class Finding:
     """Something an execution found: a deadlock, an exception in an actor, a step limit.
 
@@ -74,6 +77,10 @@ class Finding:
     schedule: Schedule
     actor: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        first = self.message.split("\n", 1)[0]
+        return f"<Finding {self.kind} at step {self.step} ({self.actor}): {first}>"
 
     def signature(self) -> tuple[str, str]:
         """What must stay the same when a schedule is shrunk or replayed."""

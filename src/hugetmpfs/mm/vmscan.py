@@ -1,0 +1,298 @@
+"""Page reclaim: kswapd, direct reclaim from the allocator's slow path, and the LRU scans
+that write tmpfs pages to swap.
+
+Models: mm/vmscan.c and mm/page_alloc.c's __alloc_pages_slowpath (v4.6-rc2), reduced:
+shrink_zone → shrink_lruvec → shrink_{active,inactive}_list → shrink_page_list → pageout →
+the mapping's ->writepage (shmem_writepage), and __remove_mapping for pages whose write to
+swap has completed.  Slab shrinkers (the hugehole shrinker of patch 06/31) are called from
+shrink_slab through ``m.shrinkers``.
+
+Differs: one zone, no memcg, no dirty-page throttling; anonymous pages (private COW copies)
+are not swapped: they are activated, so a machine short of memory reclaims tmpfs pages only
+(document-level departure, DESIGN.md's pressure op uses unevictable memory).  OOM is the
+failure of the allocation that found no progress, never a kill.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hugetmpfs.mm.filemap import trylock_page, unlock_page
+from hugetmpfs.mm.page_alloc import (
+    __GFP_DIRECT_RECLAIM,
+    __GFP_KSWAPD_RECLAIM,
+    __GFP_NORETRY,
+    __GFP_REPEAT,
+    free_hot_cold_page,
+    get_page_from_freelist,
+)
+from hugetmpfs.mm.page_flags import (
+    PG_active,
+    PG_dirty,
+    PG_locked,
+    PG_lru,
+    PG_referenced,
+    PG_swapbacked,
+    PG_swapcache,
+    PG_unevictable,
+    PG_writeback,
+)
+from hugetmpfs.mm.page_ref import page_ref_freeze
+from hugetmpfs.mm.swap import (
+    LRU_ACTIVE_ANON,
+    LRU_INACTIVE_ANON,
+    add_page_to_lru_list,
+    del_page_from_lru_list,
+    lru_add_drain,
+    page_lru,
+    put_page,
+)
+from hugetmpfs.mm.swap_state import __delete_from_swap_cache
+from hugetmpfs.mm.swapfile import nr_swap_pages, swapcache_free
+from hugetmpfs.mm.vmstat import (
+    ALLOCSTALL,
+    NR_FREE_PAGES,
+    NR_ISOLATED_ANON,
+    OOM_KILL,
+    PGSCAN_DIRECT,
+    PGSCAN_KSWAPD,
+    PGSTEAL_DIRECT,
+    PGSTEAL_KSWAPD,
+)
+
+if TYPE_CHECKING:
+    from hugetmpfs.mm.machine import MemMachine
+
+SWAP_CLUSTER_MAX = 32
+DEF_PRIORITY = 12
+MAX_RECLAIM_RETRIES = 16
+PAGE_ALLOC_COSTLY_ORDER = 3
+CONGESTION_WAIT_NS = 1_000_000  # a reclaimer that made no progress waits for I/O
+
+PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = range(4)
+
+
+def init_reclaim(m: MemMachine) -> None:
+    """Install the allocator's slow path and start kswapd on the last CPU."""
+    m.alloc_slowpath = __alloc_pages_slowpath
+    m.shrinkers = []  # callables (m, nr_to_scan) -> pages freed
+    m.kswapd_wanted = False
+    m.kswapd = m.engine.spawn(kswapd, m, name="kswapd0", cpu=m.cpus - 1, daemon=True)
+
+
+# -- the allocator's slow path ------------------------------------------------------------
+
+
+def wakeup_kswapd(m: MemMachine) -> None:
+    m.kswapd_wanted = True
+    if "kswapd" in m.engine.waiters:
+        m.engine.wake("kswapd")
+
+
+def __alloc_pages_slowpath(m: MemMachine, gfp: int, order: int) -> int | None:
+    if gfp & __GFP_KSWAPD_RECLAIM:
+        wakeup_kswapd(m)
+    page = get_page_from_freelist(m, order, m.wmark_min)
+    if page is not None or not gfp & __GFP_DIRECT_RECLAIM or m.engine.current is None:
+        return page
+    no_progress = 0
+    while True:
+        m.vmstat.events[ALLOCSTALL] += 1
+        progress = try_to_free_pages(m, order)
+        page = get_page_from_freelist(m, order, m.wmark_min)
+        if page is not None:
+            return page
+        if gfp & __GFP_NORETRY or (order > PAGE_ALLOC_COSTLY_ORDER and not gfp & __GFP_REPEAT):
+            return None
+        no_progress = 0 if progress else no_progress + 1
+        if no_progress > MAX_RECLAIM_RETRIES:
+            m.vmstat.events[OOM_KILL] += 1  # out_of_memory: here the allocation fails
+            return None
+        m.engine.sleep(CONGESTION_WAIT_NS, "congestion_wait")
+
+
+def try_to_free_pages(m: MemMachine, order: int) -> int:
+    """Direct reclaim: scan at rising priority until a cluster of pages is reclaimed."""
+    reclaimed = 0
+    for priority in range(DEF_PRIORITY, -1, -1):
+        reclaimed += shrink_zone(m, priority, kswapd=False)
+        if reclaimed >= SWAP_CLUSTER_MAX:
+            break
+    return reclaimed
+
+
+# -- kswapd -------------------------------------------------------------------------------
+
+
+def kswapd(m: MemMachine) -> None:
+    """Sleep until woken below the low watermark; reclaim up to the high one."""
+    engine = m.engine
+    while True:
+        while not m.kswapd_wanted:
+            engine.block_on("kswapd", "kswapd:sleep")
+        m.kswapd_wanted = False
+        balance_pgdat(m)
+
+
+def balance_pgdat(m: MemMachine) -> None:
+    stalls = 0
+    while m.vmstat.zone[NR_FREE_PAGES] < m.wmark_high:
+        reclaimed = 0
+        for priority in range(DEF_PRIORITY, -1, -1):
+            reclaimed += shrink_zone(m, priority, kswapd=True)
+            if m.vmstat.zone[NR_FREE_PAGES] >= m.wmark_high:
+                return
+        stalls = 0 if reclaimed else stalls + 1
+        if stalls > MAX_RECLAIM_RETRIES:
+            return  # nothing reclaimable: sleep until woken again
+        m.engine.sleep(CONGESTION_WAIT_NS, "kswapd:congestion_wait")
+
+
+# -- scanning -----------------------------------------------------------------------------
+
+
+def shrink_zone(m: MemMachine, priority: int, kswapd: bool) -> int:
+    """Scan the anonymous LRUs (tmpfs pages are swap-backed) and the slab shrinkers."""
+    reclaimed = 0
+    lru_add_drain(m)
+    if nr_swap_pages(m) > 0:
+        inactive = m.lru_size[LRU_INACTIVE_ANON]
+        active = m.lru_size[LRU_ACTIVE_ANON]
+        if inactive < active:
+            shrink_active_list(m, max(active >> priority, 1))
+        nr = max(m.lru_size[LRU_INACTIVE_ANON] >> priority, min(SWAP_CLUSTER_MAX, inactive))
+        while nr > 0:
+            batch = min(nr, SWAP_CLUSTER_MAX)
+            reclaimed += shrink_inactive_list(m, batch, kswapd)
+            nr -= batch
+    for shrinker in m.shrinkers:
+        reclaimed += shrinker(m, SWAP_CLUSTER_MAX)
+    return reclaimed
+
+
+def isolate_lru_pages(m: MemMachine, nr: int, lru: int) -> list[int]:
+    """Under lru_lock: take up to *nr* pages from the tail of list *lru*."""
+    taken = []
+    page = m.lru_tail[lru]
+    while page != -1 and len(taken) < nr:
+        prev = m.lru_prev[page]
+        if m.refcount[page] > 0:  # get_page_unless_zero
+            m.refcount[page] += 1
+            m.flags[page] &= ~PG_lru
+            del_page_from_lru_list(m, page, lru)
+            taken.append(page)
+        page = prev
+    m.vmstat.zone[NR_ISOLATED_ANON] += len(taken)
+    return taken
+
+
+def shrink_active_list(m: MemMachine, nr: int) -> None:
+    """Move pages from the active to the inactive list (no young-bit second chance)."""
+    with m.lru_lock:
+        pages = isolate_lru_pages(m, nr, LRU_ACTIVE_ANON)
+    for page in pages:
+        m.flags[page] &= ~(PG_active | PG_referenced)
+    putback_inactive_pages(m, pages)
+
+
+def shrink_inactive_list(m: MemMachine, nr: int, kswapd: bool) -> int:
+    with m.lru_lock:
+        pages = isolate_lru_pages(m, nr, LRU_INACTIVE_ANON)
+    events = m.vmstat.events
+    events[PGSCAN_KSWAPD if kswapd else PGSCAN_DIRECT] += len(pages)
+    survivors, reclaimed = shrink_page_list(m, pages)
+    events[PGSTEAL_KSWAPD if kswapd else PGSTEAL_DIRECT] += reclaimed
+    putback_inactive_pages(m, survivors)
+    return reclaimed
+
+
+def putback_inactive_pages(m: MemMachine, pages: list[int]) -> None:
+    """Return isolated pages to their lists and drop the isolation references."""
+    with m.lru_lock:
+        for page in pages:
+            m.flags[page] |= PG_lru
+            add_page_to_lru_list(m, page, page_lru(m, page))
+    m.vmstat.zone[NR_ISOLATED_ANON] -= len(pages)
+    for page in pages:
+        put_page(m, page)
+
+
+def shrink_page_list(m: MemMachine, pages: list[int]) -> tuple[list[int], int]:
+    """Try to free each isolated page; return (pages to put back, pages freed)."""
+    survivors: list[int] = []
+    freed = 0
+    for page in pages:
+        if _reclaim_one(m, page):
+            freed += 1
+            m.vmstat.zone[NR_ISOLATED_ANON] -= 1
+        else:
+            survivors.append(page)
+    return survivors, freed
+
+
+def _reclaim_one(m: MemMachine, page: int) -> bool:
+    """One page through shrink_page_list: True once it is freed (its reference was ours)."""
+    if not trylock_page(m, page):
+        return False
+    flags = m.flags[page]
+    if flags & (PG_writeback | PG_unevictable) or not flags & PG_swapbacked:
+        unlock_page(m, page)
+        return False
+    if getattr(m.mappings[m.mapping[page]], "is_anon", False):
+        m.flags[page] |= PG_active  # anonymous pages are not swapped in the model
+        unlock_page(m, page)
+        return False
+    if flags & PG_referenced:
+        m.flags[page] &= ~PG_referenced
+        m.flags[page] |= PG_active
+        unlock_page(m, page)
+        return False
+    if m.mapcount[page] >= 0 and not _try_to_unmap(m, page):
+        m.flags[page] |= PG_active
+        unlock_page(m, page)
+        return False
+    if m.flags[page] & PG_dirty and not m.flags[page] & PG_swapcache:
+        result = pageout(m, page)
+        if result != PAGE_CLEAN:
+            if result == PAGE_ACTIVATE:
+                m.flags[page] |= PG_active
+            if m.flags[page] & PG_locked:
+                unlock_page(m, page)
+            return False  # written out: freed on a later pass once the write completed
+    if m.flags[page] & PG_swapcache and not m.flags[page] & (PG_writeback | PG_dirty):
+        return __remove_mapping(m, page)
+    unlock_page(m, page)
+    return False
+
+
+def _try_to_unmap(m: MemMachine, page: int) -> bool:
+    from hugetmpfs.mm.rmap import try_to_unmap
+
+    return bool(try_to_unmap(m, page))
+
+
+def pageout(m: MemMachine, page: int) -> int:
+    """Hand a dirty page to its mapping's ->writepage (shmem_writepage for tmpfs)."""
+    mapping = m.mappings[m.mapping[page]]
+    if mapping is None or m.writepage is None:
+        return PAGE_KEEP
+    m.flags[page] &= ~PG_dirty  # clear_page_dirty_for_io
+    ret = m.writepage(m, page, mapping)
+    if ret == PAGE_ACTIVATE:
+        return PAGE_ACTIVATE
+    return PAGE_SUCCESS
+
+
+def __remove_mapping(m: MemMachine, page: int) -> bool:
+    """Free a clean swap-cache page nobody else holds: the isolation reference plus the
+    swap cache's must be the only two."""
+    if not page_ref_freeze(m, page, 2):
+        unlock_page(m, page)
+        return False
+    entry = m.private[page]
+    __delete_from_swap_cache(m, page)
+    swapcache_free(m, entry)
+    unlock_page(m, page)
+    # Point of no return: the count is frozen at 0, nobody can find the page any more.
+    free_hot_cold_page(m, page, cold=True)
+    return True
