@@ -125,9 +125,9 @@ def _run_kernel(trace: Trace) -> list[Result]:
 
 
 def _run_model(trace: Trace, advice: str) -> list[Result]:
-    # Not built yet.  Once trace/model_runner.py exists this body is one line:
-    #     from hugetmpfs.trace.model_runner import run_model; return list(run_model(trace))
-    raise InputError(f"the model runner is not built yet; {advice}")
+    from hugetmpfs.trace.model_runner import run_model
+
+    return run_model(trace)
 
 
 def main() -> None:

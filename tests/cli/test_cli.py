@@ -6,6 +6,7 @@ directory so that file names in messages are short and exact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -119,11 +120,18 @@ def test_missing_trace(tmp_path: Path, command: str) -> None:
     bad_input(proc, "nope.jsonl: cannot read trace: No such file or directory")
 
 
-def test_replay_without_kernel_needs_the_model_runner(files: Path) -> None:
+def test_replay_on_the_model(files: Path) -> None:
     proc = hugetmpfs(files, "replay", "t.jsonl")
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert "model runner is not built yet" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["op"] for r in lines] == [op["op"] for op in TRACE]
+    assert [(r["ret"], r["errno"]) for r in lines] == [(r["ret"], r["errno"]) for r in RESULTS]
+    assert lines[2]["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_replay_is_deterministic(files: Path) -> None:
+    runs = {hugetmpfs(files, "replay", "t.jsonl").stdout for _ in range(3)}
+    assert len(runs) == 1
 
 
 # -- diff -------------------------------------------------------------------------------
@@ -216,9 +224,8 @@ def test_diff_with_one_result_file_is_a_usage_error(files: Path) -> None:
     assert "give both stored result files A and B, or neither" in proc.stderr
 
 
-def test_diff_without_result_files_needs_the_model_runner(files: Path) -> None:
+@pytest.mark.kernel
+def test_diff_runs_both_runners(files: Path) -> None:
     proc = hugetmpfs(files, "diff", "t.jsonl")
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert "model runner is not built yet" in proc.stderr
-    assert proc.stderr.count("\n") == 1
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agree" in proc.stdout

@@ -1,8 +1,9 @@
 """The real-kernel runner (trace/kernel_runner.py): results of every op on Linux, and cleanup.
 
 Every test here needs root and a tmpfs mount (``@pytest.mark.kernel``).  Expected values are
-what Linux 6.18 answers; where a value depends on where the kernel placed a mapping (fault-around
-on huge=never), the test states the range the kernel's rule allows.
+what Linux 6.18 answers for mappings placed by the runner's rule (DESIGN.md §3.3 "Placement":
+address ≡ file offset mod 2 MiB on huge mounts, file offset + 64 KiB on huge=never), which
+makes fault-around and MADV_COLLAPSE answers exact.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ import pytest
 from hugetmpfs.errors import KernelRunnerError
 from hugetmpfs.trace import _syscalls as sc
 from hugetmpfs.trace._kernel_exec import Executor, mount_private_tmpfs
-from hugetmpfs.trace._kernel_maps import Mapping, Maps
+from hugetmpfs.trace._kernel_maps import (
+    NEVER_SHIFT,
+    RESERVATION,
+    AddressSpace,
+    Mapping,
+    Maps,
+    huge_pages_possible,
+)
 from hugetmpfs.trace.kernel_runner import probe_kernel, run_in_executor, run_kernel
 from hugetmpfs.trace.ops import INT64_MAX, OPS
 from hugetmpfs.trace.parse import parse_bytes
@@ -490,11 +498,9 @@ def test_fault_around_on_never_maps_up_to_16_cached_pages() -> None:
         op("ftruncate", fd="a", length=0),
         op("smaps", map="m"),
     )
-    # The 64 KiB window is aligned in *virtual* addresses and clipped to the VMA and to its
-    # page table, so where the kernel put the mapping decides between 9 and 16 pages here.
-    rss, pmd = smaps_of(results[4])
-    assert 36 <= rss <= 64
-    assert pmd == 0
+    # The 64 KiB window is aligned in virtual addresses; placed at file offset + 64 KiB
+    # (mod 2 MiB), it is the 64 KiB-aligned file range around the fault: pages 0..15.
+    assert smaps_of(results[4]) == (64, 0)
     assert smaps_of(results[6]) == (0, 0)
 
 
@@ -571,11 +577,10 @@ def test_madvise() -> None:
         op("fstat", fd="a"),
     )
     assert rets(results)[:8] == [0, 1 << 20, 0, 0, "EINVAL", "EINVAL", "EINVAL", "ENOMEM"]
-    # The first fault's fault-around may also map up to 15 pages below 512 KiB (VA-aligned).
-    populated, _ = smaps_of(results[8])
-    assert 512 <= populated <= 512 + 60
+    # 512 KiB is 64 KiB-aligned in the file, so no fault-around window reaches below it.
+    assert smaps_of(results[8]) == (512, 0)
     assert results[9]["errno"] == "ENOMEM"
-    assert smaps_of(results[10]) == (populated - 8, 0)
+    assert smaps_of(results[10]) == (512 - 8, 0)
     assert rets(results)[11:14] == ["ENOMEM", "EINVAL", 0]
     assert smaps_of(results[14]) == (0, 0)
     assert rets(results)[15:] == [0, "EFAULT", 0, "EACCES", 0, 0]
@@ -607,13 +612,15 @@ def _merged_body(mount_dir: str, send: Callable[[Any], None]) -> None:
     fd = os.open(f"{mount_dir}/f", os.O_RDWR | os.O_CREAT)
     os.pwrite(fd, b"\x07" * 2 * MiB, 0)
     maps = Maps("never")
-    # m2 maps the file's first MiB; the kernel places it just below m1, which maps the second
-    # MiB, and merges the two into one VMA that smaps cannot split.
+    # The runner never places two mappings side by side (a NULL-hint mapping still could), so
+    # m2, the file's first MiB, is put by hand just below m1, which maps the second MiB (in
+    # m1's slot, below it, is reservation): the kernel merges the two into one VMA that smaps
+    # cannot split.
     maps.mmap("m1", fd, MiB, MiB, "rw", True)
-    maps.mmap("m2", fd, 0, MiB, "rw", True)
-    m1, m2 = maps.handles["m1"], maps.handles["m2"]
+    m1 = maps.handles["m1"]
     assert m1 is not None
-    assert m2 is not None
+    _map_fixed(m1.addr - MiB, MiB, 3, sc.MAP_SHARED, fd, 0)
+    m2 = maps.handles["m2"] = Mapping(m1.addr - MiB, MiB, True, 0, os.dup(fd))
     vmas = [line.split()[0] for line in Path("/proc/self/maps").read_text().splitlines()]
     send(f"{m2.addr:x}-{m1.addr + MiB:x}" in vmas)
     assert maps.touch("m1", 0, MiB, 4096, 1) == (None, 256)
@@ -636,6 +643,245 @@ def test_meminfo_deltas_start_at_the_mount() -> None:
     assert list(delta)[4:] == ["Shmem", "ShmemHugePages", "ShmemPmdMapped", "ShmemFreeHoles"]
     assert all(type(v) is int for v in list(delta.values())[4:])
     assert delta["ShmemFreeHoles"] == 0  # the kernel has no free holes
+
+
+# -- placement ---------------------------------------------------------------------------------
+
+#: (file offset, length) of the mappings the placement tests make, in order.
+_PLACED = [(0, 4096), (60 * KiB, 8192), (64 * KiB, MiB), (68 * KiB, 3 * MiB), (2 * MiB, 5000)]
+_PLACED += [(2 * MiB + 4096, 2 * MiB), (3 * MiB, 4096), (0, 4 * MiB)]
+
+
+def _placement_body(huge: str) -> Callable[[str, Callable[[Any], None]], None]:
+    def body(mount_dir: str, send: Callable[[Any], None]) -> None:
+        mount_private_tmpfs(mount_dir, huge, 64 * MiB)
+        fd = os.open(f"{mount_dir}/f", os.O_RDWR | os.O_CREAT)
+        os.ftruncate(fd, 8 * MiB)
+        maps = Maps(huge)
+        space = maps.space
+        send([space.shift, space.start, space.end])
+        for i, (offset, length) in enumerate(_PLACED):
+            maps.mmap(str(i), fd, offset, length, "rw", True)
+        placed = []
+        for i in range(len(_PLACED)):
+            m = maps.handles[str(i)]
+            assert m is not None
+            vma = [v for v in _vmas() if v[0] <= m.addr < v[1]]
+            placed.append([m.addr, m.span, m.placed, vma[0][:2]])
+        send(placed)
+        for i in range(len(_PLACED)):
+            maps.munmap(str(i))
+        # munmap put the reservation back: one PROT_NONE VMA again, merged with its neighbours.
+        send([v for v in _vmas() if v[0] < space.end and space.start < v[1]])
+
+    return body
+
+
+@pytest.mark.parametrize(("huge", "shift"), [("never", 64 * KiB), ("always", 0), ("advise", 0)])
+def test_mappings_are_placed_by_the_rule(huge: str, shift: int) -> None:
+    if huge == "never" and huge_pages_possible("never"):
+        pytest.skip("shmem_enabled=force: huge pages on every mount, so no shift on never")
+    (got_shift, start, end), placed, after = run_in_executor(_placement_body(huge))
+    assert got_shift == shift
+    assert start % (2 * MiB) == 0
+    assert end - start == RESERVATION
+    previous_end = start - 2 * MiB
+    for (offset, length), (addr, span, in_reservation, vma) in zip(_PLACED, placed, strict=True):
+        assert in_reservation
+        assert (addr - offset - shift) % (2 * MiB) == 0, (offset, hex(addr))
+        assert span == -(-length // 4096) * 4096
+        assert vma == [addr, addr + span]  # its own VMA: never merged with a neighbour
+        assert addr - previous_end >= 2 * MiB  # slots are fresh, in order, with a gap
+        assert start <= addr < addr + span <= end
+        previous_end = addr + span
+    [(lo, hi, perms)] = after
+    assert lo <= start < end <= hi
+    assert perms == "---p"
+
+
+def _fallback_body(mount_dir: str, send: Callable[[Any], None]) -> None:
+    space = AddressSpace(NEVER_SHIFT, size=8 * MiB)
+    absurd = [(-4096, 4096), (1, 4096), (4097, 4096), (0, 0), (0, -4096), (0, -1)]
+    answers = [space.place(off, n) for off, n in absurd]
+    answers.append(space.place(0, 8 * MiB))  # 64 KiB + 8 MiB do not fit in 8 MiB
+    send([answers, space.cursor - space.start])
+    first = space.place(0, 4 * MiB - 64 * KiB)  # fits: lead 64 KiB, the slot is 4 MiB
+    send([first is not None and first - space.start, space.cursor - space.start])
+    send(space.place(0, 4096))  # the cursor is at 6 MiB (after a 2 MiB gap): 64 KiB + 4 KiB fit
+    send(space.place(0, 4096))  # now at 10 MiB: past the end
+
+
+def test_place_leaves_absurd_arguments_and_what_does_not_fit_to_a_null_hint() -> None:
+    (answers, moved), first, third, fourth = run_in_executor(_fallback_body)
+    assert answers == [None] * 7
+    assert moved == 0
+    assert first == [64 * KiB, 6 * MiB]
+    assert third is not None
+    assert fourth is None
+
+
+#: mmap error cases: (name, descriptor, offset, length, prot, shared, errno).  The first six
+#: are corpus never/121-errno-mmap-order; the others every other kind of failed mmap the
+#: corpus records (EBADF, EACCES by open mode, ENOMEM, EOVERFLOW).
+_MMAP_ERRORS = [
+    ("unaligned-len-0", "ro", 1, 0, "rw", True, "EINVAL"),
+    ("len-0", "ro", 0, 0, "rw", True, "EINVAL"),
+    ("unaligned", "ro", 1, 4096, "rw", True, "EINVAL"),
+    ("shared-rw-on-rdonly", "ro", 0, 4096, "rw", True, "EACCES"),
+    ("negative-offset", "ro", -4096, 4096, "r", True, "EOVERFLOW"),
+    ("negative-length", "ro", 0, -4096, "r", True, "ENOMEM"),
+    ("length-minus-1", "ro", 0, -1, "r", True, "ENOMEM"),
+    ("length-2^62", "rw", 0, 1 << 62, "r", True, "ENOMEM"),
+    ("offset-overflows", "ro", INT64_MAX - 4095, 8192, "r", True, "EOVERFLOW"),
+    ("unaligned-2m+1", "rw", 2 * MiB + 1, 4096, "rw", True, "EINVAL"),
+    ("closed-fd", "closed", 0, 4096, "r", True, "EBADF"),
+    ("closed-fd-len-0", "closed", 0, 0, "r", True, "EBADF"),
+    ("closed-fd-unaligned", "closed", 4097, 4096, "r", True, "EINVAL"),
+    ("wronly-shared-r", "wo", 0, 4096, "r", True, "EACCES"),
+    ("wronly-private-rw", "wo", 0, 4096, "rw", False, "EACCES"),
+    ("accmode-3-private", "m3", 0, 4096, "r", False, "EACCES"),
+    ("accmode-3-shared-rw", "m3", 0, 4096, "rw", True, "EACCES"),
+]
+
+
+def _errno_of(call: Callable[..., Any], *args: Any) -> str:
+    try:
+        call(*args)
+    except OSError as e:
+        return errno.errorcode[e.errno or 0]
+    return "ok"
+
+
+def _mmap_errors_body(huge: str) -> Callable[[str, Callable[[Any], None]], None]:
+    def body(mount_dir: str, send: Callable[[Any], None]) -> None:
+        mount_private_tmpfs(mount_dir, huge, 64 * MiB)
+        path = f"{mount_dir}/f"
+        fds = {"rw": os.open(path, os.O_RDWR | os.O_CREAT), "closed": -1}
+        os.pwrite(fds["rw"], b"\x07" * 8192, 0)
+        fds |= {"ro": os.open(path, os.O_RDONLY), "wo": os.open(path, os.O_WRONLY)}
+        fds["m3"] = os.open(path, os.O_WRONLY | os.O_RDWR)
+        maps = Maps(huge)
+        test_space = AddressSpace(maps.space.shift, size=64 * MiB)
+        for name, fd_name, offset, length, prot, shared, _ in _MMAP_ERRORS:
+            fd = fds[fd_name]
+            bits = sc.PROT_READ | (sc.PROT_WRITE if prot == "rw" else 0)
+            flags = sc.MAP_SHARED if shared else sc.MAP_PRIVATE
+            plain = _errno_of(sc.mmap, length, bits, flags, fd, offset)
+            # MAP_FIXED at the address the rule gives (its page, for an unaligned offset; a
+            # slot start for a negative one), even where the runner passes a NULL hint: the
+            # kernel must fail before it replaces the reservation, with the same errno.
+            lead = (offset + test_space.shift) % (2 * MiB) // 4096 * 4096
+            addr = test_space.start + lead
+            fixed = _errno_of(sc.mmap, length, bits, flags | sc.MAP_FIXED, fd, offset, addr)
+            intact = _reserved(test_space.start, test_space.end - test_space.start)
+            runner = _errno_of(maps.mmap, name, fd, offset, length, prot, shared)
+            send([name, plain, fixed, runner, intact, maps.handles[name] is None])
+
+    return body
+
+
+@pytest.mark.parametrize("huge", ["never", "always"])
+def test_map_fixed_gives_every_mmap_error_the_plain_call_gives(huge: str) -> None:
+    outcomes = run_in_executor(_mmap_errors_body(huge))
+    assert [o[0] for o in outcomes] == [case[0] for case in _MMAP_ERRORS]
+    for (name, plain, fixed, runner, intact, dead), case in zip(
+        outcomes, _MMAP_ERRORS, strict=True
+    ):
+        assert (plain, fixed, runner) == (case[-1],) * 3, name
+        assert intact, f"{name}: the failed MAP_FIXED call changed the reservation"
+        assert dead, name
+
+
+def test_fault_around_windows_follow_file_offsets_on_never() -> None:
+    results = run(
+        "never",
+        op_open("f", "a", *RW_CREAT),
+        op_pwrite("a", 0, 2 * MiB),
+        op_mmap("a", "m", 0, 2 * MiB, prot="r"),
+        op_touch("m", 0, 1),  # window [0, 64K)
+        op("smaps", map="m"),
+        op_touch("m", 60 * KiB, 1),  # same window: nothing new
+        op("smaps", map="m"),
+        op_touch("m", 64 * KiB, 1),  # [64K, 128K)
+        op("smaps", map="m"),
+        op_touch("m", 68 * KiB, 1),  # same window again
+        op("smaps", map="m"),
+        op_mmap("a", "n", 68 * KiB, 100 * KiB, prot="r"),  # file [68K, 168K)
+        # The window starts at max(the fault rounded down to 64K, the map's start) and then
+        # has 16 pages: [68K, 132K) here, not [64K, 128K) clipped.
+        op_touch("n", 0, 1),
+        op("smaps", map="n"),
+        op_touch("n", 96 * KiB, 1),  # file 164K: [128K, 192K) clipped to 168K, 9 pages new
+        op("smaps", map="n"),
+        op_madvise("m", 0, 2 * MiB, "MADV_COLLAPSE"),  # never congruent on never
+        op_madvise("n", 0, 64 * KiB, "MADV_COLLAPSE"),
+    )
+    rss = [smaps_of(results[i])[0] for i in (4, 6, 8, 10, 13, 15)]
+    assert rss == [64, 64, 128, 128, 64, 100]
+    assert rets(results[16:]) == ["EINVAL", "EINVAL"]
+
+
+def test_collapse_on_a_huge_mount_succeeds_at_any_2m_aligned_file_offset() -> None:
+    results = run(
+        "advise",
+        op_open("f", "a", *RW_CREAT),
+        op_pwrite("a", 0, 6 * MiB),
+        op_mmap("a", "m", 2 * MiB, 4 * MiB),
+        op_touch("m", 0, 4 * MiB),  # small pages, PTE-mapped (advise, no MADV_HUGEPAGE)
+        op_madvise("m", 0, 4 * MiB, "MADV_COLLAPSE"),
+        op("smaps", map="m"),
+        op_mmap("a", "n", 64 * KiB, 4 * MiB),  # congruent too: the PMD in the middle
+        op_madvise("n", 2 * MiB - 64 * KiB, 2 * MiB, "MADV_COLLAPSE"),
+    )
+    assert rets(results[2:5]) == [0, 0, 0]
+    assert smaps_of(results[5]) == (4096, 4096)
+    assert rets(results[6:]) == [0, 0]
+
+
+def test_dead_map_handles_answer_by_the_contract_whatever_the_length() -> None:
+    results = run(
+        "never",
+        op_open("f", "a", *RW_CREAT),
+        op_pwrite("a", 0, 8192),
+        op_mmap("a", "bad", 0, 0),  # failed: dead
+        op_mmap("a", "m", 0, 8192),
+        op("munmap", map="m"),  # unmapped: dead
+        *[
+            op_madvise(handle, offset, length, "MADV_DONTNEED")
+            for handle in ("bad", "m")
+            for offset, length in [(0, 0), (0, -1), (0, 4096), (4096, 0), (1, 0), (1, -4096)]
+        ],
+        op_touch("m", 0, 0),
+        op_touch("bad", 0, 1, byte=1),
+        op("smaps", map="bad"),
+        op("munmap", map="bad"),
+        op("munmap", map="m"),
+    )
+    assert rets(results[:5]) == [0, 8192, "EINVAL", 0, 0]
+    expected = ["ENOMEM", "ENOMEM", "ENOMEM", "ENOMEM", "EINVAL", "EINVAL"]
+    assert rets(results[5:17]) == expected * 2
+    assert [(r["errno"], r["done"]) for r in results[17:19]] == [("SIGSEGV", 0)] * 2
+    assert smaps_of(results[19]) == (0, 0)
+    assert rets(results[20:]) == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [op_pread("a", 0, 0), op_pread("a", 4096, 0), op_pwrite("a", 0, 0), op_pread("a", -1, 0)],
+)
+def test_zero_length_io_as_the_first_read_or_write(first: dict[str, Any]) -> None:
+    # No buffer exists yet: a zero count must still pass the kernel an address.
+    results = run(
+        "never",
+        op_open("f", "a", *RW_CREAT),
+        first,
+        op("close", fd="a"),
+        op_pread("a", 0, 0),
+        op_pwrite("a", 0, 0),
+    )
+    assert rets(results) == [0, "EINVAL" if first["offset"] < 0 else 0, 0, "EBADF", "EBADF"]
+    if first["op"] == "pread" and first["offset"] >= 0:
+        assert results[1]["sha256"] == EMPTY_SHA
 
 
 # -- /proc/self/mem against direct access ---------------------------------------------------
@@ -691,13 +937,26 @@ def _pagemap_runs(addr: int, length: int) -> str:
     return " ".join(f"{k}{n}" for k, n in runs)
 
 
+def _vmas() -> list[tuple[int, int, str]]:
+    """This process's VMAs: (start, end, permissions)."""
+    vmas = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, perms = line.split()[:2]
+        start, _, end = span.partition("-")
+        vmas.append((int(start, 16), int(end, 16), perms))
+    return vmas
+
+
+def _reserved(addr: int, length: int) -> bool:
+    """Whether [addr, addr + length) lies in one PROT_NONE private VMA (the reservation)."""
+    return any(s <= addr and addr + length <= e and p == "---p" for s, e, p in _vmas())
+
+
 def _map_fixed(addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int]
-    libc.mmap.argtypes += [ctypes.c_int, ctypes.c_long]
-    got = libc.mmap(addr, length, prot, flags | 0x100000, fd, offset)  # MAP_FIXED_NOREPLACE
-    assert got == addr, "could not map at the address the kernel chose before"
+    """mmap over the runner's own reservation at *addr* (MAP_FIXED: replaces the PROT_NONE)."""
+    assert _reserved(addr, length), "MAP_FIXED would replace something else than the reservation"
+    got = sc.mmap(length, prot, flags | sc.MAP_FIXED, fd, offset, addr)
+    assert got == addr, "could not map at the address the runner placed a mapping before"
     return got
 
 
@@ -724,7 +983,7 @@ def _compare_body(huge: str) -> Callable[[str, Callable[[Any], None]], None]:
                     addr = m.addr
                     for pos, write in accesses:
                         assert maps.touch(via, pos, 1, 1, 5 if write else None) == (None, 1)
-                else:  # the same address, so that the fault-around window is the same
+                else:  # the same address (the runner's reservation again since munmap)
                     _map_fixed(addr, length, prot, flags, fd, offset)
                     maps.handles[via] = Mapping(addr, length, True, offset, os.dup(fd))
                     for pos, write in accesses:

@@ -58,6 +58,10 @@ def page_write(m: MemMachine, page: int, offset: int, data: bytes) -> None:
     if data.count(first) == len(data):
         page_fill(m, page, offset, len(data), first)
         return
+    if len(data) == PAGE_SIZE:  # overwrites every byte: whatever the page held goes
+        m.data[page] = bytearray(data)
+        m.content[page] = MIXED
+        return
     buf = _materialise(m, page, m.content[page])
     buf[offset : offset + len(data)] = data
 

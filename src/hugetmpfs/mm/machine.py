@@ -76,12 +76,14 @@ class MemMachine:
         self.team = TeamLayout(self.HPAGE_PMD_ORDER)
         # Hooks the layers above install (SimPy style: callbacks, never upward imports).
         self.alloc_slowpath: Callable[[MemMachine, int, int], int | None] | None = None
-        # mm/vmscan.py's reclaim_pages(m, isolated pages), for MADV_PAGEOUT
-        self.reclaim_pages: Callable[[MemMachine, list[int]], None] | None = None
         self.page_lockers: dict[int, Any] = {}  # pfn -> actor that took its lock (lockdep)
         self.writepage: Callable[[MemMachine, int, Any], int] | None = None
         from hugetmpfs.mm.page_alloc import init_free_areas
         from hugetmpfs.mm.swap import init_lru
+        from hugetmpfs.mm.vmscan import reclaim_pages
+
+        # mm/vmscan.py's reclaim_pages(m, isolated pages), for MADV_PAGEOUT
+        self.reclaim_pages: Callable[[MemMachine, list[int]], int] = reclaim_pages
 
         init_free_areas(self)
         init_lru(self)

@@ -11,12 +11,15 @@ A pte is an int: 0 when none, else ``pfn << PTE_PFN_SHIFT | PTE_* bits``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hugetmpfs.sim import RWSem
+from hugetmpfs.sim import RWSem, SpinLock
 
 if TYPE_CHECKING:
+    from hugetmpfs.mm.filemap import AddressSpace
     from hugetmpfs.mm.machine import MemMachine
 
 # vm_flags (include/linux/mm.h)
@@ -26,6 +29,7 @@ VM_EXEC = 0x4
 VM_SHARED = 0x8
 VM_MAYREAD = 0x10
 VM_MAYWRITE = 0x20
+VM_MAYEXEC = 0x40
 VM_MAYSHARE = 0x80
 VM_LOCKED = 0x2000
 VM_SEQ_READ = 0x8000
@@ -36,7 +40,10 @@ VM_NOHUGEPAGE = 0x40000000
 # fault flags (include/linux/mm.h; MAY_HUGE from patch 07/31)
 FAULT_FLAG_WRITE = 0x01
 FAULT_FLAG_ALLOW_RETRY = 0x04
+FAULT_FLAG_KILLABLE = 0x10
+FAULT_FLAG_TRIED = 0x20
 FAULT_FLAG_USER = 0x40
+FAULT_FLAG_REMOTE = 0x80
 FAULT_FLAG_MAY_HUGE = 0x200
 
 # fault results (include/linux/mm.h; VM_FAULT_HUGE from patch 07/31)
@@ -75,15 +82,25 @@ def mk_pte(page: int, write: bool, dirty: bool = False) -> int:
     )
 
 
+# f_mode bits of an open file (include/linux/fs.h)
+FMODE_READ = 0x1
+FMODE_WRITE = 0x2
+
+
 class PageTable:
-    """One page of ptes under a pmd (``HPAGE_PMD_NR`` entries); ``page`` is its own frame."""
+    """One page of ptes under a pmd (``HPAGE_PMD_NR`` entries); ``page`` is its own frame.
 
-    __slots__ = ("nr_present", "page", "ptes")
+    ``ptl`` is the table's own pte lock (split ptlocks, as x86_64 has them), so faults in
+    different tables of one mm do not serialise; mm/pgtable.py makes it.
+    """
 
-    def __init__(self, nr: int, page: int) -> None:
+    __slots__ = ("nr_present", "page", "ptes", "ptl")
+
+    def __init__(self, nr: int, page: int, ptl: SpinLock | None = None) -> None:
         self.ptes = [0] * nr
         self.nr_present = 0
         self.page = page
+        self.ptl = ptl
 
 
 @dataclass
@@ -107,12 +124,36 @@ class VmOperations(Protocol):
 
     def map_pages(
         self, m: MemMachine, vma: VMA, vmf: Vmf, start_pgoff: int, end_pgoff: int
-    ) -> None:
-        """->map_pages: fault-around (filemap_map_pages for shmem)."""
+    ) -> int | None:
+        """->map_pages: fault-around (filemap_map_pages for shmem); VM_FAULT_NOPAGE when it
+        mapped the faulting address itself (6.18), else 0 (None is taken as 0)."""
         ...
 
 
-@dataclass
+class MmapFile(Protocol):
+    """What do_mmap and madvise need of ``vma.vm_file`` (struct file and its f_op).
+
+    ``f_mapping.host`` must have ``i_size`` (fault-around stops at EOF).  Optional members,
+    looked up with getattr: ``get_unmapped_area(m, mm, addr, length, pgoff, flags) -> int``
+    (f_op->get_unmapped_area; absent or None: the mm's default placement),
+    ``madvise_willneed(m, vma, start, end) -> int`` (shmem_swapin_range; absent: no-op)
+    and ``madvise_collapse(m, vma, start, end) -> int`` (absent: -EINVAL, as huge=never).
+    """
+
+    f_mode: int  # FMODE_READ | FMODE_WRITE
+    f_mapping: AddressSpace
+
+    def mmap(self, m: MemMachine, vma: VMA) -> int:
+        """->mmap (shmem_mmap): set ``vma.vm_ops``; 0 or -errno."""
+        ...
+
+    def fallocate_punch(self, m: MemMachine, offset: int, length: int) -> int:
+        """vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) for MADV_REMOVE, with
+        vfs_fallocate's own checks (FMODE_WRITE: -EBADF); 0 or -errno."""
+        ...
+
+
+@dataclass(slots=True)
 class Vmf:
     """struct vm_fault."""
 
@@ -121,6 +162,7 @@ class Vmf:
     flags: int
     page: int | None = None
     cow_page: int | None = None
+    prealloc_pte: PageTable | None = None  # 6.18: fault-around's table for an empty pmd
 
 
 @dataclass(eq=False)
@@ -132,7 +174,7 @@ class VMA:
     vm_end: int
     vm_pgoff: int
     vm_flags: int
-    vm_file: Any = None  # the open file (its inode's mapping is vm_file.mapping)
+    vm_file: Any = None  # the open file, an MmapFile (its mapping is vm_file.f_mapping)
     vm_ops: VmOperations | None = None
     anon_vma: Any = None  # set once a private write copied a page (COW)
 
@@ -156,6 +198,30 @@ class MMStruct:
         default_factory=lambda: {"MM_FILEPAGES": 0, "MM_ANONPAGES": 0, "MM_SHMEMPAGES": 0}
     )
     mmap_base: int = 0x7F00_0000_0000
+    # mm->page_table_lock, which is the pmd lock here (one per mm rather than one per pmd
+    # table: a pmd table spans 1 GiB, more than the model's address spaces use).
+    page_table_lock: SpinLock = field(init=False)
 
     def __post_init__(self) -> None:
         self.mmap_sem = RWSem(self.m.engine, "mmap_sem", "mmap_sem")
+        self.m.mms.append(self)  # the machine's registry of live mms (mmput removes it)
+        self.page_table_lock = SpinLock(self.m.engine, "pmd_lock", "page_table_lock")
+
+
+_VM_END = attrgetter("vm_end")
+
+
+def find_vma(mm: MMStruct, addr: int) -> VMA | None:
+    """The first VMA with ``addr < vm_end`` (it may start above *addr*), or None.
+
+    Models: mm/mmap.c find_vma (here because the fault path needs it and mm/mmap.py
+    imports mm/memory.py; mm/mmap.py re-exports it).
+    """
+    vmas = mm.vmas
+    i = bisect_right(vmas, addr, key=_VM_END)
+    return vmas[i] if i < len(vmas) else None
+
+
+def linear_page_index(vma: VMA, address: int) -> int:
+    """The file page index *address* maps in *vma* (include/linux/pagemap.h)."""
+    return ((address - vma.vm_start) >> 12) + vma.vm_pgoff

@@ -228,6 +228,9 @@ def free_pcppages_bulk(m: MemMachine, cpu: int, count: int) -> None:
 
 
 def _check_free(m: MemMachine, page: int) -> None:
+    mapping = m.mapping[page]
+    if mapping and getattr(m.mappings[mapping], "PAGE_MAPPING_ANON", False):
+        m.mapping[page] = 0  # free_pages_prepare: an anonymous page forgets its anon_vma
     if m.flags[page] & PG_lru or m.mapcount[page] != -1 or m.mapping[page] != 0:
         raise ModelBug("BUG: Bad page state: " + m.dump_page(page, "freeing"))
 

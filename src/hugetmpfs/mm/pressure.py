@@ -38,12 +38,12 @@ def hog_allocate(m: MemMachine, nbytes: int) -> int:
         m.content[page] = HOG_BYTE
         m.flags[page] |= PG_swapbacked | PG_uptodate | PG_dirty | PG_mlocked | PG_unevictable
         m.mapcount[page] = 0  # mapped once, by the hog
+        m.hog_pages.append(page)  # its "page table": before lru_cache_add can yield
         zone = m.vmstat.zone
         zone[NR_ANON_PAGES] += 1
         zone[NR_MLOCK] += 1
         m.vmstat.events[UNEVICTABLE_PGMLOCKED] += 1
         lru_cache_add(m, page)
-        m.hog_pages.append(page)
         m.engine.consume(HOG_PAGE_NS)
         m.engine.point("pressure:page")
     return 0
@@ -51,9 +51,11 @@ def hog_allocate(m: MemMachine, nbytes: int) -> int:
 
 def hog_release(m: MemMachine) -> None:
     """The hog exits: every page it took is unmapped, munlocked and freed."""
-    pages, m.hog_pages = m.hog_pages, []
     zone = m.vmstat.zone
-    for page in pages:
+    while m.hog_pages:
+        # One page at a time: put_page may yield, and the pages still listed must still
+        # be the hog's (mapped, counted), as check/ sees them.
+        page = m.hog_pages.pop()
         m.mapcount[page] = -1
         m.flags[page] &= ~PG_mlocked
         zone[NR_ANON_PAGES] -= 1

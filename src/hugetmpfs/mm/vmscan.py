@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.mm.filemap import trylock_page, unlock_page
+from hugetmpfs.mm.filemap import __delete_from_page_cache, trylock_page, unlock_page
 from hugetmpfs.mm.page_alloc import (
     __GFP_DIRECT_RECLAIM,
     __GFP_KSWAPD_RECLAIM,
@@ -34,6 +34,7 @@ from hugetmpfs.mm.page_flags import (
     PG_referenced,
     PG_swapbacked,
     PG_swapcache,
+    PG_team,
     PG_unevictable,
     PG_writeback,
 )
@@ -75,6 +76,7 @@ PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = range(4)
 def init_reclaim(m: MemMachine) -> None:
     """Install the allocator's slow path and start kswapd on the last CPU."""
     m.alloc_slowpath = __alloc_pages_slowpath
+    m.reclaim_pages = reclaim_pages
     m.shrinkers = []  # callables (m, nr_to_scan) -> pages freed
     m.kswapd_wanted = False
     m.kswapd = m.engine.spawn(kswapd, m, name="kswapd0", cpu=m.cpus - 1, daemon=True)
@@ -217,12 +219,14 @@ def putback_inactive_pages(m: MemMachine, pages: list[int]) -> None:
         put_page(m, page)
 
 
-def shrink_page_list(m: MemMachine, pages: list[int]) -> tuple[list[int], int]:
+def shrink_page_list(
+    m: MemMachine, pages: list[int], ignore_references: bool = False
+) -> tuple[list[int], int]:
     """Try to free each isolated page; return (pages to put back, pages freed)."""
     survivors: list[int] = []
     freed = 0
     for page in pages:
-        if _reclaim_one(m, page):
+        if _reclaim_one(m, page, ignore_references):
             freed += 1
             m.vmstat.zone[NR_ISOLATED_ANON] -= 1
         else:
@@ -230,45 +234,61 @@ def shrink_page_list(m: MemMachine, pages: list[int]) -> tuple[list[int], int]:
     return survivors, freed
 
 
-def _reclaim_one(m: MemMachine, page: int) -> bool:
+def reclaim_pages(m: MemMachine, pages: list[int]) -> int:
+    """Reclaim isolated pages at once, whatever their references (MADV_PAGEOUT)."""
+    m.vmstat.zone[NR_ISOLATED_ANON] += len(pages)
+    survivors, freed = shrink_page_list(m, pages, ignore_references=True)
+    putback_inactive_pages(m, survivors)
+    return freed
+
+
+def _reclaim_one(m: MemMachine, page: int, ignore_references: bool) -> bool:
     """One page through shrink_page_list: True once it is freed (its reference was ours)."""
     if not trylock_page(m, page):
         return False
     flags = m.flags[page]
-    if flags & (PG_writeback | PG_unevictable) or not flags & PG_swapbacked:
-        unlock_page(m, page)
-        return False
-    if getattr(m.mappings[m.mapping[page]], "is_anon", False):
+    keep = flags & (PG_writeback | PG_unevictable | PG_team) or not flags & PG_swapbacked
+    if not keep and getattr(m.mappings[m.mapping[page]], "is_anon", False):
+        keep = True
         m.flags[page] |= PG_active  # anonymous pages are not swapped in the model
-        unlock_page(m, page)
-        return False
-    if flags & PG_referenced:
-        m.flags[page] &= ~PG_referenced
+    if not keep and not ignore_references and page_check_references(m, page):
+        keep = True
         m.flags[page] |= PG_active
-        unlock_page(m, page)
-        return False
-    if m.mapcount[page] >= 0 and not _try_to_unmap(m, page):
+    if not keep and m.mapcount[page] >= 0 and not _try_to_unmap(m, page, ignore_references):
+        keep = True
         m.flags[page] |= PG_active
-        unlock_page(m, page)
-        return False
-    if m.flags[page] & PG_dirty and not m.flags[page] & PG_swapcache:
+    if not keep and m.flags[page] & PG_dirty and not m.flags[page] & PG_swapcache:
         result = pageout(m, page)
-        if result != PAGE_CLEAN:
-            if result == PAGE_ACTIVATE:
-                m.flags[page] |= PG_active
-            if m.flags[page] & PG_locked:
-                unlock_page(m, page)
-            return False  # written out: freed on a later pass once the write completed
-    if m.flags[page] & PG_swapcache and not m.flags[page] & (PG_writeback | PG_dirty):
-        return __remove_mapping(m, page)
+        if result == PAGE_ACTIVATE:
+            m.flags[page] |= PG_active
+        if m.flags[page] & PG_locked:
+            unlock_page(m, page)
+        return False  # written out: freed on a later pass once the write completed
+    if not keep and not m.flags[page] & (PG_writeback | PG_dirty) and __remove_mapping(m, page):
+        unlock_page(m, page)
+        # Point of no return: the count is frozen at 0, nobody can find the page.
+        free_hot_cold_page(m, page, cold=True)
+        return True
     unlock_page(m, page)
     return False
 
 
-def _try_to_unmap(m: MemMachine, page: int) -> bool:
-    from hugetmpfs.mm.rmap import try_to_unmap
+def page_check_references(m: MemMachine, page: int) -> bool:
+    """Whether a swap-backed page must be activated rather than reclaimed: a young pte
+    maps it.  PG_referenced alone does not save a swap-backed page (v4.6's
+    page_check_references returns PAGEREF_RECLAIM for it), but is cleared."""
+    from hugetmpfs.mm.rmap import page_referenced
 
-    return bool(try_to_unmap(m, page))
+    referenced_ptes, _ = page_referenced(m, page)
+    m.flags[page] &= ~PG_referenced
+    return referenced_ptes > 0
+
+
+def _try_to_unmap(m: MemMachine, page: int, ignore_access: bool) -> bool:
+    from hugetmpfs.mm.rmap import SWAP_SUCCESS, TTU_IGNORE_ACCESS, TTU_UNMAP, try_to_unmap
+
+    flags = TTU_UNMAP | (TTU_IGNORE_ACCESS if ignore_access else 0)
+    return try_to_unmap(m, page, flags) == SWAP_SUCCESS
 
 
 def pageout(m: MemMachine, page: int) -> int:
@@ -284,15 +304,23 @@ def pageout(m: MemMachine, page: int) -> int:
 
 
 def __remove_mapping(m: MemMachine, page: int) -> bool:
-    """Free a clean swap-cache page nobody else holds: the isolation reference plus the
-    swap cache's must be the only two."""
-    if not page_ref_freeze(m, page, 2):
-        unlock_page(m, page)
+    """Take a clean, locked, isolated page out of the swap cache or its page cache, if the
+    isolation and that cache hold the only two references; the count is then frozen at 0.
+    A third reference (a lookup, get_user_pages) means someone may still use it: keep it.
+    A clean tmpfs page is one never written since it was zeroed: dropping it loses
+    nothing, its blocks come back when shmem next recalculates the inode."""
+    if m.flags[page] & PG_swapcache:
+        if not page_ref_freeze(m, page, 2):
+            return False
+        entry = m.private[page]
+        __delete_from_swap_cache(m, page)
+        swapcache_free(m, entry)
+        return True
+    mapping = m.mappings[m.mapping[page]]
+    if mapping is None:
         return False
-    entry = m.private[page]
-    __delete_from_swap_cache(m, page)
-    swapcache_free(m, entry)
-    unlock_page(m, page)
-    # Point of no return: the count is frozen at 0, nobody can find the page any more.
-    free_hot_cold_page(m, page, cold=True)
+    with mapping.tree_lock:
+        if not page_ref_freeze(m, page, 2):
+            return False
+        __delete_from_page_cache(m, page)
     return True

@@ -42,6 +42,9 @@ class ShmemSbInfo:
         self.huge = huge
         self.stat_lock = SpinLock(m.engine, "swap_info_lock", "stat_lock")
         self.names: dict[str, ShmemInodeInfo] = {}  # the root directory
+        # super_block.s_inodes: every inode not yet evicted, named or only open, by ino
+        # (creation order).  check/ sums their blocks against used_blocks.
+        self.s_inodes: dict[int, ShmemInodeInfo] = {}
         self.next_ino = 2
 
 
@@ -70,6 +73,7 @@ class ShmemInodeInfo:
         # patch 23/31: queued or running recovery works holding this inode
         self.recoveries = 0
         self.evicted = False
+        sb.s_inodes[self.ino] = self
 
     def __repr__(self) -> str:
         return f"inode#{self.ino}"

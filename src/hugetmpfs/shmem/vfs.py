@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hugetmpfs.mm.mmap import huge_align_unmapped_area, mm_get_unmapped_area
 from hugetmpfs.shmem.fileops import (
     SEEK_DATA,
     SEEK_HOLE,
@@ -25,12 +26,20 @@ from hugetmpfs.shmem.fileops import (
     shmem_setattr_size,
     shmem_truncate_range,
 )
-from hugetmpfs.shmem.inode import MAX_LFS_FILESIZE, ShmemInodeInfo, ShmemSbInfo, shmem_get_inode
+from hugetmpfs.shmem.getpage import shmem_vm_ops
+from hugetmpfs.shmem.inode import (
+    MAX_LFS_FILESIZE,
+    SHMEM_HUGE_NEVER,
+    ShmemInodeInfo,
+    ShmemSbInfo,
+    shmem_get_inode,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hugetmpfs.mm.mm_types import MMStruct
+    from hugetmpfs.mm.filemap import AddressSpace
+    from hugetmpfs.mm.mm_types import VMA, MMStruct
     from hugetmpfs.shmem.machine import Machine
 
 EBADF, ENOENT, EEXIST, EINVAL, ENOTDIR, ENAMETOOLONG = 9, 2, 17, 22, 20, 36
@@ -63,8 +72,38 @@ class File:
     f_count: int = 1
 
     @property
-    def f_mapping(self) -> object:
+    def f_mapping(self) -> AddressSpace:
         return self.inode.mapping
+
+    # -- file_operations the mm layer calls (mm/mm_types.py MmapFile) ----------------------
+
+    def mmap(self, m: Machine, vma: VMA) -> int:
+        """shmem_mmap: faults go to shmem_fault."""
+        vma.vm_ops = shmem_vm_ops
+        return 0
+
+    def get_unmapped_area(
+        self, m: Machine, mm: MMStruct, addr: int, length: int, pgoff: int, flags: int
+    ) -> int:
+        """shmem_get_unmapped_area (patch 07/31): huge-aligned where huge pages may be used."""
+        if shmem_huge_enabled_for_mapping(m, self.inode.sb):
+            return huge_align_unmapped_area(m, mm, self, addr, length, pgoff, flags)
+        return mm_get_unmapped_area(m, mm, self, addr, length, pgoff, flags)
+
+    def get_file(self) -> None:
+        """A VMA takes a reference to the file it maps."""
+        self.f_count += 1
+
+    def fput(self, m: Machine) -> None:
+        fput(m, self)
+
+    def fallocate_punch(self, m: Machine, offset: int, length: int) -> int:
+        """MADV_REMOVE's vfs_fallocate(PUNCH_HOLE | KEEP_SIZE)."""
+        mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+        error = _vfs_fallocate_checks(self, mode, offset, length)
+        if error:
+            return error
+        return shmem_fallocate(m, self.inode, True, True, offset, length)
 
 
 class Task:
@@ -82,6 +121,17 @@ class Task:
             fd += 1
         self.files[fd] = file
         return fd
+
+
+SHMEM_HUGE_DENY, SHMEM_HUGE_FORCE = -1, 2
+
+
+def shmem_huge_enabled_for_mapping(m: Machine, sb: ShmemSbInfo) -> bool:
+    """Whether mappings of this mount are placed for huge pmds (patch 03/31's policy)."""
+    shmem_huge = m.sysctl.shmem_huge
+    if shmem_huge == SHMEM_HUGE_DENY:
+        return False
+    return shmem_huge == SHMEM_HUGE_FORCE or sb.huge != SHMEM_HUGE_NEVER
 
 
 def get_file(file: File) -> File:
@@ -107,6 +157,7 @@ def shmem_evict_inode(m: Machine, inode: ShmemInodeInfo) -> None:
     inode.i_size = 0
     shmem_truncate_range(m, inode, 0, -1)
     inode.evicted = True
+    del inode.sb.s_inodes[inode.ino]  # evict()'s inode_sb_list_del
     m.shmem_evicted(m, inode)
 
 

@@ -9,7 +9,6 @@ the same result as one call); every errno, and which check wins, is the kernel's
 from __future__ import annotations
 
 import ctypes
-import errno
 import hashlib
 import os
 from typing import TYPE_CHECKING, TypeAlias
@@ -19,6 +18,7 @@ from hugetmpfs.trace import _syscalls as sc
 from hugetmpfs.trace._kernel_maps import Maps, meminfo
 from hugetmpfs.trace.ops import INT64_MAX, MiB
 from hugetmpfs.trace.results import Result, failed, ok
+from hugetmpfs.trace.syscall_names import ERRNO_NAMES, FALLOC_MODES, OPEN_FLAGS, WHENCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,7 +54,7 @@ def execute(trace: Trace, mount_dir: str, send: Callable[[Result], None]) -> Non
 
 
 def _errno_name(e: OSError) -> str:
-    return errno.errorcode.get(e.errno or 0, f"E{e.errno}")  # failed() maps the aliases
+    return ERRNO_NAMES.get(e.errno or 0, f"E{e.errno}")
 
 
 class _Buffers:
@@ -70,13 +70,15 @@ class _Buffers:
         return ctypes.addressof((ctypes.c_char * max(len(buf), 1)).from_buffer(buf))
 
     def filled(self, byte: int, n: int) -> bytearray:
-        if byte != self.fill_byte or len(self.fill) < n:
+        """At least *n* bytes of *byte*, and never empty: a zero count still needs an address."""
+        if byte != self.fill_byte or len(self.fill) < max(n, 1):
             self.fill = bytearray((byte,)) * max(n, 1)
             self.fill_byte = byte
         return self.fill
 
     def landing(self, n: int) -> bytearray:
-        if len(self.read) < n:
+        """At least *n* bytes to read into, and never empty (as for :meth:`filled`)."""
+        if len(self.read) < max(n, 1):
             self.read = bytearray(max(n, 1))
         return self.read
 
@@ -153,7 +155,7 @@ class Executor:
         self.fds[a["as"]] = -1  # a failed open leaves the (newest) handle dead
         flags = 0
         for name in a["flags"]:
-            flags |= sc.O_FLAGS[name]  # O_WRONLY|O_RDWR stays access mode 3: the kernel decides
+            flags |= OPEN_FLAGS[name]  # O_WRONLY|O_RDWR stays access mode 3: the kernel decides
         # Earlier descriptors under the same name stay open: they keep their files alive.
         self.fds[a["as"]] = os.open(a["path"], flags, 0o600, dir_fd=self.dir_fd)
         return ok(op, 0)
@@ -200,12 +202,12 @@ class Executor:
     def _op_fallocate(self, op: Op) -> Result:
         mode = 0
         for name in op.args["mode"]:
-            mode |= sc.FALLOC_FLAGS[name]
+            mode |= FALLOC_MODES[name]
         sc.fallocate(self._fd(op), mode, op.args["offset"], op.args["len"])
         return ok(op, 0)
 
     def _op_lseek(self, op: Op) -> Result:
-        return ok(op, sc.lseek(self._fd(op), op.args["offset"], sc.WHENCE[op.args["whence"]]))
+        return ok(op, sc.lseek(self._fd(op), op.args["offset"], WHENCE[op.args["whence"]]))
 
     def _op_fstat(self, op: Op) -> Result:
         st = os.fstat(self._fd(op))

@@ -6,7 +6,8 @@ of the kernel runner is that the *kernel* decides every errno and its precedence
 lengths are passed as signed 64-bit values so that negative ones reach the kernel unchanged.
 
 Every function returns the syscall's non-negative result or raises :class:`OSError` with the
-kernel's errno.
+kernel's errno.  The numbers behind the names traces use (open flags, fallocate modes, whences,
+madvise advice) are not here: both runners read them from ``syscall_names``.
 """
 
 from __future__ import annotations
@@ -34,42 +35,9 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 
 PROT_READ, PROT_WRITE = 0x1, 0x2
-MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE = 0x01, 0x02, 0x20, 0x4000
+MAP_SHARED, MAP_PRIVATE, MAP_FIXED = 0x01, 0x02, 0x10
+MAP_ANONYMOUS, MAP_NORESERVE = 0x20, 0x4000
 PROT_NONE = 0x0
-
-O_FLAGS = {
-    "O_RDONLY": os.O_RDONLY,
-    "O_WRONLY": os.O_WRONLY,
-    "O_RDWR": os.O_RDWR,
-    "O_CREAT": os.O_CREAT,
-    "O_EXCL": os.O_EXCL,
-    "O_TRUNC": os.O_TRUNC,
-    "O_APPEND": os.O_APPEND,
-}
-FALLOC_FLAGS = {
-    "KEEP_SIZE": 0x01,
-    "PUNCH_HOLE": 0x02,
-    "COLLAPSE_RANGE": 0x08,
-    "ZERO_RANGE": 0x10,
-    "INSERT_RANGE": 0x20,
-}
-WHENCE = {"SEEK_SET": 0, "SEEK_CUR": 1, "SEEK_END": 2, "SEEK_DATA": 3, "SEEK_HOLE": 4}
-MADVICE = {
-    "MADV_NORMAL": 0,
-    "MADV_RANDOM": 1,
-    "MADV_SEQUENTIAL": 2,
-    "MADV_WILLNEED": 3,
-    "MADV_DONTNEED": 4,
-    "MADV_FREE": 8,
-    "MADV_REMOVE": 9,
-    "MADV_HUGEPAGE": 14,
-    "MADV_NOHUGEPAGE": 15,
-    "MADV_COLD": 20,
-    "MADV_PAGEOUT": 21,
-    "MADV_POPULATE_READ": 22,
-    "MADV_POPULATE_WRITE": 23,
-    "MADV_COLLAPSE": 25,
-}
 
 
 def _missing(*_args: object) -> int:
@@ -160,13 +128,16 @@ def lseek(fd: int, offset: int, whence: int) -> int:
     return _check(_lseek(fd, offset, whence))
 
 
-def mmap(length: int, prot: int, flags: int, fd: int, offset: int) -> int:
-    """mmap with a NULL hint; the kernel alone validates length, offset and descriptor."""
+def mmap(length: int, prot: int, flags: int, fd: int, offset: int, addr: int = 0) -> int:
+    """mmap at *addr* (0: a NULL hint); the kernel alone validates length, offset and descriptor.
+
+    With MAP_FIXED in *flags*, *addr* is where the mapping goes, replacing whatever was there.
+    """
     if _SYS_MMAP is None:
-        addr = _mmap(None, _size(length), prot, flags, fd, offset)
-        return _check(-1 if addr in (None, 0xFFFF_FFFF_FFFF_FFFF) else addr)
+        got = _mmap(addr or None, _size(length), prot, flags, fd, offset)
+        return _check(-1 if got in (None, 0xFFFF_FFFF_FFFF_FFFF) else got)
     # glibc's syscall(3) turns the kernel's -errno into -1 and errno; user addresses are < 2**63.
-    return _check(_syscall(_SYS_MMAP, 0, _size(length), prot, flags, fd, offset))
+    return _check(_syscall(_SYS_MMAP, addr, _size(length), prot, flags, fd, offset))
 
 
 def munmap(addr: int, length: int) -> None:

@@ -278,6 +278,10 @@ def _child_main(
         sc.set_parent_death_signal(signal.SIGKILL)  # a SIGKILLed supervisor takes us along
         if os.getppid() != parent:
             os._exit(1)
+        # One CPU for the whole trace: per-CPU LRU batches (what MADV_PAGEOUT and reclaim
+        # can isolate) then depend on the trace alone, as in the model, where the trace's
+        # task runs on CPU 0.  This changes only our own affinity.
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
         def send(message: Any) -> None:
             data = (json.dumps(message) + "\n").encode()

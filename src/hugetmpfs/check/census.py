@@ -1,0 +1,341 @@
+"""The census: one walk over everything that can hold or list a page, shared by the checks.
+
+Each part is computed on first use and kept for the round (``functools.cached_property``),
+so a round costs one walk of each structure however many invariants read it.  Walks are
+defensive: a corrupt list (a cycle, a pfn out of range, a broken back link) ends the walk
+with a *problem* string, which the structural invariants report, instead of hanging or
+raising.  Per-frame results are numpy arrays indexed by pfn; the page arrays themselves are
+read through zero-copy views (``np.frombuffer`` over the ``array.array``).
+
+Costs (n = frames): views O(1); ``cache`` O(entries in all page caches); ``lru`` O(pages on
+LRU lists); ``buddy`` O(free blocks) plus O(n) numpy; ``tables`` O(pte tables × HPAGE_PMD_NR);
+``owners`` the sum of those plus O(n) numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hugetmpfs.mm.filemap import AddressSpace
+from hugetmpfs.mm.machine import MAX_ORDER, NIL, PAGE_SHIFT
+from hugetmpfs.mm.mm_types import PTE_PFN_SHIFT, PTE_PRESENT, HugePmd, PageTable
+from hugetmpfs.mm.page_flags import PG_team
+from hugetmpfs.mm.radix_tree import radix_to_swp_entry
+from hugetmpfs.mm.swap import NR_LRU_LISTS
+
+if TYPE_CHECKING:
+    from hugetmpfs.mm.machine import MemMachine
+
+
+def view(arr: Any) -> np.ndarray:
+    """A numpy view of one of the machine's per-frame ``array.array`` fields (no copy)."""
+    return np.frombuffer(arr, dtype=arr.typecode)
+
+
+def _kind(obj: object) -> int:
+    if obj is None:
+        return 0
+    if isinstance(obj, AddressSpace):
+        return 1
+    return 2 if getattr(obj, "PAGE_MAPPING_ANON", False) else 3
+
+
+def counts(n: int, pfns: list[int]) -> np.ndarray:
+    """How many times each pfn in ``range(n)`` occurs in *pfns* (all must be in range)."""
+    if not pfns:
+        return np.zeros(n, dtype=np.int64)
+    return np.bincount(np.asarray(pfns, dtype=np.int64), minlength=n)
+
+
+@dataclass
+class CacheCensus:
+    """Every page-cache entry, in mapping then index order: the pages as parallel arrays,
+    the swap entries as (mapping, index, slot), and per mapping (by ``id``) its numbers of
+    page and swap entries."""
+
+    swaps: list[tuple[AddressSpace, int, int]] = field(default_factory=list)
+    per_mapping: dict[int, list[int]] = field(default_factory=dict)
+    count: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    problems: list[str] = field(default_factory=list)
+    # The page entries (in range) as parallel arrays, for vectorised checks.
+    pfn: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    mapping_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    shmem: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+@dataclass
+class LruCensus:
+    members: list[list[int]]  # per LRU list, head to tail
+    list_of: np.ndarray  # int8 per frame: the list it was found on, or -1
+    problems: list[tuple[int, str]]  # (list, what is wrong)
+
+
+@dataclass
+class BuddyCensus:
+    blocks: list[list[int]]  # per order, the first pfn of each free block, list order
+    cover: np.ndarray  # per frame: how many free blocks contain it (1 when healthy)
+    problems: list[str]
+
+
+@dataclass
+class TableCensus:
+    """Present ptes and huge pmds of every registered mm, and the frames of their tables."""
+
+    ptes: list[tuple[Any, int, int, int]]  # (mm, address, pfn, pte)
+    huge: list[tuple[Any, int, HugePmd]]  # (mm, address, pmd)
+    tables: list[tuple[Any, int, PageTable, bool]]  # (mm, address, table, deposited)
+    pte_count: np.ndarray
+    pmd_count: np.ndarray
+    table_frames: np.ndarray
+    problems: list[str]
+
+
+class Census:
+    """Lazily computed views and walks of one machine (see the module docstring)."""
+
+    def __init__(self, m: MemMachine) -> None:
+        self.m = m
+        self.n = m.nr_frames
+
+    # -- the page arrays ------------------------------------------------------------------
+
+    @cached_property
+    def flags(self) -> np.ndarray:
+        return view(self.m.flags)
+
+    @cached_property
+    def refcount(self) -> np.ndarray:
+        return view(self.m.refcount)
+
+    @cached_property
+    def mapcount(self) -> np.ndarray:
+        return view(self.m.mapcount)
+
+    @cached_property
+    def mapping(self) -> np.ndarray:
+        return view(self.m.mapping)
+
+    @cached_property
+    def index(self) -> np.ndarray:
+        return view(self.m.index)
+
+    @cached_property
+    def kinds(self) -> np.ndarray:
+        """Per mapping id: 0 NULL, 1 an address_space (a file page), 2 an anon_vma (an
+        anonymous page: PAGE_MAPPING_ANON, mm/rmap.py), 3 anything else."""
+        return np.array([_kind(x) for x in self.m.mappings], dtype=np.int8)
+
+    @cached_property
+    def page_kind(self) -> np.ndarray:
+        """Per frame: 0 no mapping, 1 file, 2 anon, 3 a bad mapping id."""
+        ids = self.mapping
+        bad = (ids < 0) | (ids >= len(self.kinds))
+        out = np.full(self.n, 3, dtype=np.int8)
+        out[~bad] = self.kinds[ids[~bad]]
+        return out
+
+    @cached_property
+    def address_spaces(self) -> list[AddressSpace]:
+        return [x for x in self.m.mappings if isinstance(x, AddressSpace)]
+
+    # -- page caches ----------------------------------------------------------------------
+
+    @cached_property
+    def cache(self) -> CacheCensus:
+        out = CacheCensus()
+        pfns, indices, ids, shmem = [], [], [], []
+        for mapping in self.address_spaces:
+            is_shmem = mapping.a_ops == "shmem_aops"
+            tally = out.per_mapping[id(mapping)] = [0, 0]
+            for index, entry in mapping.page_tree.items():
+                if entry < 0:  # an exceptional (swap) entry
+                    out.swaps.append((mapping, index, radix_to_swp_entry(entry)))
+                    tally[1] += 1
+                    continue
+                tally[0] += 1
+                if entry < self.n:
+                    pfns.append(entry)
+                    indices.append(index)
+                    ids.append(mapping.id)
+                    shmem.append(is_shmem)
+                else:
+                    out.problems.append(f"{mapping!r} index {index:#x} holds pfn {entry}")
+        out.count = counts(self.n, pfns)
+        out.pfn = np.asarray(pfns, dtype=np.int64)
+        out.index = np.asarray(indices, dtype=np.int64)
+        out.mapping_id = np.asarray(ids, dtype=np.int64)
+        out.shmem = np.asarray(shmem, dtype=bool)
+        return out
+
+    # -- LRU lists and pagevecs -----------------------------------------------------------
+
+    @cached_property
+    def lru(self) -> LruCensus:
+        m, n = self.m, self.n
+        list_of = np.full(n, -1, dtype=np.int8)
+        members: list[list[int]] = []
+        problems: list[tuple[int, str]] = []
+        for lru in range(NR_LRU_LISTS):
+            pages: list[int] = []
+            prev, page = NIL, m.lru_head[lru]
+            while page != NIL:
+                if not 0 <= page < n:
+                    problems.append((lru, f"link from {prev} to pfn {page} out of range"))
+                    break
+                if list_of[page] != -1:
+                    where = "twice (a cycle)" if list_of[page] == lru else "on two lists"
+                    problems.append((lru, f"pfn {page} reached {where}"))
+                    break
+                if m.lru_prev[page] != prev:
+                    problems.append((lru, f"pfn {page}.prev is {m.lru_prev[page]}, not {prev}"))
+                list_of[page] = lru
+                pages.append(page)
+                prev, page = page, m.lru_next[page]
+            if m.lru_tail[lru] != prev:
+                problems.append((lru, f"lru_tail is {m.lru_tail[lru]}, last page is {prev}"))
+            members.append(pages)
+        return LruCensus(members, list_of, problems)
+
+    @cached_property
+    def pvec_count(self) -> np.ndarray:
+        return counts(self.n, [p for pvec in self.m.lru_add_pvec for p in pvec if 0 <= p < self.n])
+
+    @cached_property
+    def pcp_count(self) -> np.ndarray:
+        return counts(self.n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < self.n])
+
+    @cached_property
+    def hog_count(self) -> np.ndarray:
+        """Per frame, the pressure hog's mappings of it: its pages are mapped once each in
+        page tables the model does not build (mm/pressure.py ``m.hog_pages``); each is a
+        mapcount, a reference and an NR_ANON_PAGES page, as a pte would be."""
+        return counts(self.n, [p for p in getattr(self.m, "hog_pages", ()) if 0 <= p < self.n])
+
+    @cached_property
+    def swapcache_count(self) -> np.ndarray:
+        """Per frame, the swap-cache slots holding it (``m.swapper_space``, slot -> pfn)."""
+        space = getattr(self.m, "swapper_space", {})
+        return counts(self.n, [p for p in space.values() if 0 <= p < self.n])
+
+    # -- the buddy allocator --------------------------------------------------------------
+
+    @cached_property
+    def buddy(self) -> BuddyCensus:
+        m, n = self.m, self.n
+        cover = np.zeros(n, dtype=np.int32)
+        blocks: list[list[int]] = []
+        problems: list[str] = []
+        for order in range(MAX_ORDER):
+            heads: list[int] = []
+            prev, page = NIL, m.free_head[order]
+            while page != NIL:
+                if not 0 <= page < n or page & ((1 << order) - 1) or page + (1 << order) > n:
+                    problems.append(f"order {order}: block at pfn {page} misaligned or outside")
+                    break
+                if cover[page]:
+                    problems.append(f"order {order}: pfn {page} reached twice or overlaps")
+                    break
+                if m.lru_prev[page] != prev:
+                    problems.append(
+                        f"order {order}: pfn {page}.prev is {m.lru_prev[page]}, expected {prev}"
+                    )
+                cover[page : page + (1 << order)] += 1
+                heads.append(page)
+                prev, page = page, m.lru_next[page]
+            blocks.append(heads)
+        return BuddyCensus(blocks, cover, problems)
+
+    @cached_property
+    def free(self) -> np.ndarray:
+        """Frames the allocator owns: inside a free buddy block or on a per-CPU list."""
+        return (self.buddy.cover > 0) | (self.pcp_count > 0)
+
+    # -- page tables ----------------------------------------------------------------------
+
+    @cached_property
+    def tables(self) -> TableCensus:
+        m, n = self.m, self.n
+        shift = PAGE_SHIFT + m.HPAGE_PMD_ORDER
+        ptes, huge, tables, problems = [], [], [], []
+        for mm in m.mms:
+            for pmd, entry in mm.pmds.items():
+                base = pmd << shift
+                if isinstance(entry, HugePmd):
+                    huge.append((mm, base, entry))
+                    if entry.deposited is not None:
+                        tables.append((mm, base, entry.deposited, True))
+                    continue
+                tables.append((mm, base, entry, False))
+                for i, pte in enumerate(entry.ptes):
+                    if pte & PTE_PRESENT:
+                        ptes.append((mm, base + (i << PAGE_SHIFT), pte >> PTE_PFN_SHIFT, pte))
+        pte_pfns = [p for _, _, p, _ in ptes if 0 <= p < n]
+        problems += [f"pte at {a:#x} maps pfn {p}" for _, a, p, _ in ptes if not 0 <= p < n]
+        heads = [e.head for _, _, e in huge if 0 <= e.head < n]
+        frames = [t.page for _, _, t, _ in tables if 0 <= t.page < n]
+        return TableCensus(
+            ptes,
+            huge,
+            tables,
+            counts(n, pte_pfns),
+            counts(n, heads),
+            counts(n, frames),
+            problems,
+        )
+
+    # -- teams ----------------------------------------------------------------------------
+
+    @cached_property
+    def team_heads(self) -> np.ndarray:
+        """pfns of live team heads (patch 04/31): PageTeam, aligned pfn and index, mapped."""
+        nr = self.m.HPAGE_PMD_NR
+        pfns = np.arange(self.n)
+        live = (
+            ((self.flags & PG_team) != 0)
+            & (pfns % nr == 0)
+            & (self.index % nr == 0)
+            & (self.mapping != 0)
+        )
+        return np.flatnonzero(live)
+
+    @cached_property
+    def team_holes(self) -> np.ndarray:
+        """Per frame 1 for a hole of a live team: its frame is in no page cache, and the
+        team's own reference keeps it (digest §1.10)."""
+        out = np.zeros(self.n, dtype=np.int64)
+        nr = self.m.HPAGE_PMD_NR
+        for head in self.team_heads:
+            span = slice(int(head), int(head) + nr)
+            out[span] = self.cache.count[span] == 0
+        return out
+
+    # -- references -----------------------------------------------------------------------
+
+    @cached_property
+    def extra_owners(self) -> np.ndarray:
+        owners = getattr(self.m, "check_owners", ())
+        pfns = [p for fn in owners for p in fn(self.m) if 0 <= p < self.n]
+        return counts(self.n, pfns)
+
+    @cached_property
+    def owners(self) -> np.ndarray:
+        """References every frame is known to have: one per page-cache slot, swap-cache
+        slot, pagevec entry, present pte, hog mapping, huge pmd (on the head), pte table,
+        team hole and registered owner."""
+        t = self.tables
+        return (
+            self.cache.count
+            + self.swapcache_count
+            + self.pvec_count
+            + t.pte_count
+            + self.hog_count
+            + t.pmd_count
+            + t.table_frames
+            + self.team_holes
+            + self.extra_owners
+        )

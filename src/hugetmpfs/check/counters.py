@@ -1,0 +1,164 @@
+"""Invariants of the zone counters (vmstat): each one the model maintains, recounted.
+
+Counters are exact in the model (vmstat.py folds per-CPU deltas at once), so a counter
+equals its recount whenever nobody holds the lock under which it changes together with
+what it counts.  The table below says, for each counter, what it counts, under which locks
+it changes, and whether the equality needs rest (NR_PAGETABLE counts a pte table from its
+allocation, before pmd_install links it anywhere the census can see; NR_ISOLATED_* count
+pages on private isolation lists the census cannot see at all).  The LRU counters are
+checked with their lists (check/lru.py) and NR_FREE_PAGES with the buddy lists
+(check/buddy.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hugetmpfs.check.core import STEP, Report, Violation, invariant
+from hugetmpfs.mm import vmstat as v
+from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
+from hugetmpfs.mm.vmstat import ZONE_STAT_ITEMS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hugetmpfs.check.core import Context
+
+PTL = frozenset({"pte_lock", "pmd_lock"})
+TREE = frozenset({"tree_lock", "swap_lock"})
+TEAMS = frozenset({"tree_lock", "lru_lock"})
+
+
+def _cache_pages(ctx: Context, shmem_only: bool) -> int:
+    pfn = ctx.census.cache.pfn
+    if not shmem_only:
+        return len(pfn)
+    return int(np.count_nonzero(ctx.census.flags[pfn] & PG_swapbacked))
+
+
+def _flagged(ctx: Context, bit: int) -> int:
+    return int(np.count_nonzero(ctx.census.flags & bit))
+
+
+def _file_pages(ctx: Context) -> int:
+    """Page-cache pages, plus swap-cache pages (the kernel counts both in NR_FILE_PAGES)."""
+    return _cache_pages(ctx, False) + _flagged(ctx, PG_swapcache)
+
+
+def _mapped(ctx: Context, kind: int) -> int:
+    """Mapped pages of one kind (1 file, 2 anon, the hog's pages included), team pages
+    counted per I26."""
+    c = ctx.census
+    mapped = (c.mapcount >= 0) & (c.page_kind == kind)
+    team = (c.flags & PG_team) != 0
+    total = int(np.count_nonzero(mapped & ~team))
+    if kind != 1:
+        hog = (c.hog_count > 0) & (c.mapcount >= 0) & (c.page_kind == 0)
+        return total + int(np.count_nonzero(mapped & team)) + int(np.count_nonzero(hog))
+    for head, (_, pmds) in _teams(ctx).items():
+        span = slice(head, head + ctx.m.HPAGE_PMD_NR)
+        total += ctx.m.HPAGE_PMD_NR if pmds else int(np.count_nonzero(mapped[span] & team[span]))
+    return total
+
+
+def _teams(ctx: Context) -> dict[int, tuple[int, int]]:
+    """Live team head -> (instantiated pages, pmd mappings), read from its team_usage."""
+    m = ctx.m
+    high = m.team.TEAM_HIGH_COUNTER
+    out = {}
+    for head in ctx.census.team_heads:
+        count = m.private[int(head)] // high
+        nr = min(count, m.HPAGE_PMD_NR)
+        out[int(head)] = (nr, count - nr)
+    return out
+
+
+def _hugepages(ctx: Context) -> int:
+    return sum(1 for nr, _ in _teams(ctx).values() if nr == ctx.m.HPAGE_PMD_NR)
+
+
+def _pmdmapped(ctx: Context) -> int:
+    return sum(1 for _, pmds in _teams(ctx).values() if pmds)
+
+
+def _freeholes(ctx: Context) -> int:
+    nr_max = ctx.m.HPAGE_PMD_NR
+    return sum(nr_max - nr for nr, _ in _teams(ctx).values() if nr)
+
+
+def _tables(ctx: Context) -> int:
+    return len(ctx.census.tables.tables)
+
+
+#: counter -> (recount, locks under which it changes, equal only at rest, at step ≥ recount)
+RECOUNTS: dict[str, tuple[Callable[[Context], int], frozenset[str], bool, bool]] = {
+    "NR_FILE_PAGES": (_file_pages, TREE, False, False),
+    "NR_SHMEM": (lambda ctx: _cache_pages(ctx, True), TREE, False, False),
+    "NR_SWAPCACHE": (lambda ctx: _flagged(ctx, PG_swapcache), TREE, False, False),
+    "NR_FILE_MAPPED": (lambda ctx: _mapped(ctx, 1), PTL, False, False),
+    "NR_ANON_PAGES": (lambda ctx: _mapped(ctx, 2), PTL, False, False),
+    "NR_MLOCK": (lambda ctx: _flagged(ctx, PG_mlocked), PTL | {"lru_lock"}, False, False),
+    "NR_PAGETABLE": (_tables, PTL, True, True),
+    "NR_ISOLATED_ANON": (lambda ctx: 0, frozenset(), True, False),
+    "NR_ISOLATED_FILE": (lambda ctx: 0, frozenset(), True, False),
+    "NR_ANON_HUGEPAGES": (lambda ctx: 0, frozenset(), False, False),  # no anonymous THP
+    "NR_SHMEM_HUGEPAGES": (_hugepages, TEAMS, False, False),  # I21
+    "NR_SHMEM_PMDMAPPED": (_pmdmapped, PTL, False, False),  # I22
+    "NR_SHMEM_FREEHOLES": (_freeholes, TEAMS, False, False),  # I23
+}
+
+
+@invariant(when=STEP, cost="census (cache, tables) + O(frames) numpy")
+def vmstat_matches_recount(ctx: Context) -> list[Violation]:
+    """Each zone counter in RECOUNTS equals its recount from the pages: NR_FILE_PAGES
+    (cache + swap-cache pages), NR_SHMEM (swap-backed cache pages), NR_SWAPCACHE,
+    NR_FILE_MAPPED and NR_ANON_PAGES (mapped file / anon pages, a team counted per I26),
+    NR_MLOCK (PG_mlocked pages, I27), NR_PAGETABLE (pte tables, ≥ at a step, == at rest),
+    NR_ISOLATED_* (0 at rest), NR_ANON_HUGEPAGES (0), NR_SHMEM_HUGEPAGES / PMDMAPPED /
+    FREEHOLES (I21–I23, from live team heads' team_usage).  Each is skipped while its
+    locks are held."""
+    zone = ctx.m.vmstat.zone
+    r = Report("vmstat_matches_recount")
+    for name, (recount, locks, rest_only, at_least) in RECOUNTS.items():
+        if ctx.busy(locks) or (rest_only and not at_least and not ctx.at_rest):
+            continue
+        got, want = zone[getattr(v, name)], recount(ctx)
+        if at_least and not ctx.at_rest:
+            if got < want:
+                r.add(f"{name} is {got}, below its recount {want}")
+        else:
+            r.expect(f"{name} vs recount", want, got)
+    return r.result()
+
+
+@invariant(when=STEP, cost="O(zone counters)", fast=True)
+def vmstat_nonnegative(ctx: Context) -> list[Violation]:
+    """No zone counter is negative (a decrement without its increment)."""
+    r = Report("vmstat_nonnegative")
+    for name, value in zip(ZONE_STAT_ITEMS, ctx.m.vmstat.zone, strict=True):
+        if value < 0:
+            r.add(f"{name} is {value}")
+    return r.result()
+
+
+@invariant(when=STEP, locks=TREE | PTL | TEAMS, cost="O(mappings)", fast=True)
+def vmstat_counters_consistent(ctx: Context) -> list[Violation]:
+    """Counters agree with each other without a recount: NR_FILE_PAGES == Σ nrpages +
+    NR_SWAPCACHE; NR_SHMEM ≤ NR_FILE_PAGES; I24: NR_SHMEM ≥ N·NR_SHMEM_HUGEPAGES ≥
+    N·NR_SHMEM_PMDMAPPED."""
+    m = ctx.m
+    z = m.vmstat.zone
+    r = Report("vmstat_counters_consistent")
+    nrpages = sum(x.nrpages for x in ctx.census.address_spaces)
+    r.expect(
+        "NR_FILE_PAGES vs Σ nrpages + NR_SWAPCACHE", nrpages + z[v.NR_SWAPCACHE], z[v.NR_FILE_PAGES]
+    )
+    if z[v.NR_SHMEM] > z[v.NR_FILE_PAGES]:
+        r.add(f"NR_SHMEM {z[v.NR_SHMEM]} exceeds NR_FILE_PAGES {z[v.NR_FILE_PAGES]}")
+    if z[v.NR_SHMEM] < m.HPAGE_PMD_NR * z[v.NR_SHMEM_HUGEPAGES]:
+        r.add(f"NR_SHMEM {z[v.NR_SHMEM]} < N × NR_SHMEM_HUGEPAGES {z[v.NR_SHMEM_HUGEPAGES]}")
+    if z[v.NR_SHMEM_HUGEPAGES] < z[v.NR_SHMEM_PMDMAPPED]:
+        r.add(f"NR_SHMEM_HUGEPAGES {z[v.NR_SHMEM_HUGEPAGES]} < PMDMAPPED")
+    return r.result()

@@ -1,0 +1,243 @@
+"""Invariants of the page lists: buddy free lists, per-CPU free lists, LRU lists, pagevecs.
+
+**Allocator** (mm/page_alloc.c).  The model's allocator has no zone lock: every allocation
+and free is one step of the model (no preemption point inside), so its invariants hold at
+every step.  They are page_is_buddy / bad_page / free_pages_check made global: every frame
+is exactly one of free in a buddy block, on a per-CPU list, or allocated.
+
+**LRU** (mm/swap.c, mm/vmscan.c).  List links, PG_lru, the list a page is on and the lists'
+weighted sizes all change under ``lru_lock`` with no preemption point inside, so these hold
+at every step where nobody holds ``lru_lock``.  Pagevecs are per-CPU and their pages reach
+a list only in __pagevec_lru_add, which empties the pagevec before taking the lock: a page
+is in a pagevec or on a list, never both, at every step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hugetmpfs.check.core import STEP, Report, Violation, invariant
+from hugetmpfs.mm.machine import MAX_ORDER
+from hugetmpfs.mm.page_flags import (
+    PG_active,
+    PG_buddy,
+    PG_lru,
+    PG_swapbacked,
+    PG_team,
+    PG_unevictable,
+)
+from hugetmpfs.mm.swap import (
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+    LRU_NAMES,
+    LRU_UNEVICTABLE,
+    NR_LRU_LISTS,
+    PAGEVEC_SIZE,
+    page_lru,
+)
+from hugetmpfs.mm.vmstat import NR_FREE_PAGES, NR_INACTIVE_ANON
+
+if TYPE_CHECKING:
+    from hugetmpfs.check.core import Context
+
+LRU_LOCK = ("lru_lock",)
+
+
+# -- the allocator ------------------------------------------------------------------------
+
+
+@invariant(when=STEP, cost="O(free blocks) + O(frames) numpy")
+def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
+    """Each free list is well linked both ways; each block is aligned to its order, inside
+    the machine, carries PG_buddy and its order in ``private`` on its first page only, has
+    count 0, no mapcount and no mapping; blocks do not overlap; no block has a free buddy of
+    the same order (it would have merged); ``nr_free[order]`` counts the list."""
+    m, c = ctx.m, ctx.census
+    r = Report("buddy_free_lists_consistent")
+    b = c.buddy
+    for problem in b.problems:
+        r.add(problem)
+    for order in range(MAX_ORDER):
+        r.expect(f"nr_free[{order}]", len(b.blocks[order]), m.nr_free[order])
+        free_heads = set(b.blocks[order])
+        for page in b.blocks[order]:
+            if not m.flags[page] & PG_buddy or m.private[page] != order:
+                r.add(f"order {order} free block lacks PG_buddy/order: " + m.dump_page(page))
+            buddy = page ^ (1 << order)
+            if order < MAX_ORDER - 1 and buddy in free_heads and page < buddy:
+                r.add(f"order {order}: buddies {page} and {buddy} both free, not merged")
+    in_use = (c.refcount != 0) | (c.mapcount != -1) | (c.mapping != 0)
+    for page in np.flatnonzero((b.cover > 0) & in_use)[:4]:
+        r.add("frame in a free block is in use: " + m.dump_page(int(page)))
+    heads = np.zeros(c.n, dtype=bool)
+    for order_blocks in b.blocks:
+        heads[order_blocks] = True
+    for page in np.flatnonzero(((c.flags & PG_buddy) != 0) & ~heads)[:16]:
+        r.add("PG_buddy on a page heading no free block: " + m.dump_page(int(page)))
+    return r.result()
+
+
+@invariant(when=STEP, cost="O(pages on per-CPU lists)")
+def pcp_lists_consistent(ctx: Context) -> list[Violation]:
+    """Pages on per-CPU free lists are in range and free: no flags, count 0, no mapcount
+    and no mapping."""
+    m = ctx.m
+    r = Report("pcp_lists_consistent")
+    for cpu, pcp in enumerate(m.pcp):
+        for page in pcp:
+            if not 0 <= page < m.nr_frames:
+                r.add(f"cpu{cpu} list holds pfn {page} out of range")
+            elif m.flags[page] or m.refcount[page] or m.mapcount[page] != -1 or m.mapping[page]:
+                r.add(f"cpu{cpu} free page in use: " + m.dump_page(page))
+    return r.result()
+
+
+@invariant(when=STEP, cost="O(free blocks + per-CPU pages) + O(frames) numpy")
+def frames_partitioned(ctx: Context) -> list[Violation]:
+    """Every frame is exactly one of: in one free buddy block, once on one per-CPU list, or
+    allocated (neither).  Together with pcp_lists_consistent and free_pages_unreferenced
+    this is what makes "free" mean free."""
+    c = ctx.census
+    r = Report("frames_partitioned")
+    cover, pcp = c.buddy.cover, c.pcp_count
+    for page in np.flatnonzero(cover > 1)[:4]:
+        r.add(f"pfn {int(page)} lies in {int(cover[page])} free buddy blocks")
+    for page in np.flatnonzero(pcp > 1)[:4]:
+        r.add(f"pfn {int(page)} is on the per-CPU lists {int(pcp[page])} times")
+    for page in np.flatnonzero((pcp > 0) & (cover > 0))[:4]:
+        r.add(f"pfn {int(page)} is both on a per-CPU list and in a buddy block")
+    return r.result()
+
+
+@invariant(when=STEP, cost="O(MAX_ORDER)", fast=True)
+def nr_free_pages_matches(ctx: Context) -> list[Violation]:
+    """NR_FREE_PAGES == Σ nr_free[order] << order: the pages in buddy blocks (per-CPU lists
+    are outside it, as in v4.6)."""
+    m = ctx.m
+    r = Report("nr_free_pages_matches")
+    buddy = sum(nr << order for order, nr in enumerate(m.nr_free))
+    r.expect("NR_FREE_PAGES vs pages in buddy blocks", buddy, m.vmstat.zone[NR_FREE_PAGES])
+    return r.result()
+
+
+@invariant(when=STEP, cost="census (cache, LRU, pagevecs, tables) + O(frames) numpy")
+def free_pages_unreferenced(ctx: Context) -> list[Violation]:
+    """A free frame (buddy block or per-CPU list) is in no page cache, LRU list, pagevec or
+    page table, and is mapped by no pte or huge pmd (I17: no mapped page is freed)."""
+    m, c = ctx.m, ctx.census
+    r = Report("free_pages_unreferenced")
+    t = c.tables
+    uses = {
+        "in a page cache": c.cache.count,
+        "on an LRU list": c.lru.list_of >= 0,
+        "in a pagevec": c.pvec_count,
+        "mapped by a pte": t.pte_count,
+        "mapped by a huge pmd": t.pmd_count,
+        "a pte table": t.table_frames,
+    }
+    for what, use in uses.items():
+        for page in np.flatnonzero(c.free & (use > 0))[:4]:
+            r.add(f"free page {what}: " + m.dump_page(int(page)))
+    return r.result()
+
+
+# -- LRU lists and pagevecs ---------------------------------------------------------------
+
+
+@invariant(when=STEP, locks=LRU_LOCK, cost="O(pages on LRU lists)")
+def lru_lists_well_formed(ctx: Context) -> list[Violation]:
+    """Each list runs head to tail with every ``prev`` link the reverse of a ``next`` link,
+    ends at ``lru_tail``, has no cycle, and shares no page with another list."""
+    r = Report("lru_lists_well_formed")
+    for lru, problem in ctx.census.lru.problems:
+        r.add(f"{LRU_NAMES[lru]}: {problem}")
+    return r.result()
+
+
+def page_lru_of(flags: np.ndarray) -> np.ndarray:
+    """page_lru() over an array of flags words (the list each page belongs on)."""
+    lru = np.where(flags & PG_swapbacked, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE)
+    lru = lru + ((flags & PG_active) != 0)
+    return np.where(flags & PG_unevictable, LRU_UNEVICTABLE, lru)
+
+
+def weights(ctx: Context, pages: np.ndarray) -> np.ndarray:
+    """hpage_nr_pages() over an array of pages: 1, or a team page's LRU weight."""
+    team = (ctx.census.flags[pages] & PG_team) != 0
+    private = np.frombuffer(ctx.m.private, dtype=ctx.m.private.typecode)[pages]
+    return np.where(team, private & ctx.m.team.TEAM_LRU_WEIGHT_MASK, 1)
+
+
+@invariant(when=STEP, locks=LRU_LOCK, cost="O(pages on LRU lists) + O(frames) numpy")
+def lru_flags_match_lists(ctx: Context) -> list[Violation]:
+    """A page is on an LRU list ⇔ PG_lru; it is on the list page_lru() names; it is not
+    free.  (Its count may be 0: the last put_page takes it off the list after dropping the
+    count, waiting for lru_lock in between, as in the kernel.)"""
+    m, c = ctx.m, ctx.census
+    r = Report("lru_flags_match_lists")
+    for lru, members in enumerate(c.lru.members):
+        pages = np.asarray(members, dtype=np.int64)
+        flags = c.flags[pages]
+        name = LRU_NAMES[lru]
+        for page in pages[(flags & PG_lru) == 0][:4]:
+            r.add(f"on {name} without PG_lru: " + m.dump_page(int(page)))
+        wrong = pages[((flags & PG_lru) != 0) & (page_lru_of(flags) != lru)]
+        for page in wrong[:4]:
+            want = LRU_NAMES[page_lru(m, int(page))]
+            r.add(f"on {name}, flags say {want}: " + m.dump_page(int(page)))
+        for page in pages[((flags & PG_buddy) != 0) | c.free[pages]][:4]:
+            r.add(f"free page on {name}: " + m.dump_page(int(page)))
+    stray = np.flatnonzero(((c.flags & PG_lru) != 0) & (c.lru.list_of < 0))
+    for page in stray[:8]:
+        r.add("PG_lru but on no LRU list: " + m.dump_page(int(page)))
+    return r.result()
+
+
+@invariant(when=STEP, locks=LRU_LOCK, cost="O(pages on LRU lists), numpy")
+def lru_size_matches_lists(ctx: Context) -> list[Violation]:
+    """lru_size[list] == Σ hpage_nr_pages(page) over the list (I28: team pages weigh their
+    LRU weight, a parked tail 0)."""
+    m, c = ctx.m, ctx.census
+    r = Report("lru_size_matches_lists")
+    for lru, members in enumerate(c.lru.members):
+        weight = int(weights(ctx, np.asarray(members, dtype=np.int64)).sum())
+        r.expect(f"lru_size[{LRU_NAMES[lru]}] vs weights on the list", weight, m.lru_size[lru])
+    return r.result()
+
+
+@invariant(when=STEP, locks=LRU_LOCK, cost="O(1)", fast=True)
+def lru_counters_agree(ctx: Context) -> list[Violation]:
+    """The zone counters NR_INACTIVE_ANON .. NR_UNEVICTABLE equal lru_size of their list."""
+    m = ctx.m
+    r = Report("lru_counters_agree")
+    for lru in range(NR_LRU_LISTS):
+        name = "NR_" + LRU_NAMES[lru].upper()
+        r.expect(f"{name} vs lru_size", m.lru_size[lru], m.vmstat.zone[NR_INACTIVE_ANON + lru])
+        if m.lru_size[lru] < 0:
+            r.add(f"lru_size[{LRU_NAMES[lru]}] is negative: {m.lru_size[lru]}")
+    return r.result()
+
+
+@invariant(when=STEP, cost="O(pages in pagevecs) + O(frames) numpy")
+def pagevecs_consistent(ctx: Context) -> list[Violation]:
+    """A page in a per-CPU add pagevec is not PG_lru, on no list, in one pagevec slot only,
+    holds the pagevec's reference (count ≥ 1) and is not free; a pagevec never stays full
+    (lru_cache_add drains at PAGEVEC_SIZE)."""
+    m, c = ctx.m, ctx.census
+    r = Report("pagevecs_consistent")
+    for cpu, pvec in enumerate(m.lru_add_pvec):
+        if len(pvec) >= PAGEVEC_SIZE:
+            r.add(f"cpu{cpu} pagevec holds {len(pvec)} pages, drains at {PAGEVEC_SIZE}")
+        for page in pvec:
+            if not 0 <= page < m.nr_frames:
+                r.add(f"cpu{cpu} pagevec holds pfn {page} out of range")
+                continue
+            if m.flags[page] & PG_lru or c.lru.list_of[page] >= 0:
+                r.add(f"cpu{cpu} pagevec page is on an LRU already: " + m.dump_page(page))
+            if m.refcount[page] <= 0 or c.free[page]:
+                r.add(f"cpu{cpu} pagevec page is free: " + m.dump_page(page))
+    for page in np.flatnonzero(c.pvec_count > 1)[:4]:
+        r.add(f"in pagevecs {int(c.pvec_count[page])} times: " + m.dump_page(int(page)))
+    return r.result()
