@@ -4,13 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint format corpus clean
+.PHONY: run test lint format corpus clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+## run: the main job, the built-in default scenario (outputs under out/)
+run: $(STAMP)
+	$(BIN)/hugetmpfs run
 
 ## test: the whole suite (lint, layer contract, unit, property, differential against the kernel)
 test: $(STAMP) lint

@@ -6,6 +6,7 @@ reported on one line of stderr, never with a traceback, and no results are writt
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -128,6 +129,43 @@ def _run_model(trace: Trace, advice: str) -> list[Result]:
     from hugetmpfs.trace.model_runner import run_model
 
     return run_model(trace)
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Directory for the series, plot and summary (default: out/SCENARIO).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar or tables; print the paths only.")
+def run(scenario: str | None, out_dir: str | None, quiet: bool) -> None:
+    """Run a workload SCENARIO (the built-in default without one) on a model machine."""
+
+    def body() -> int:
+        from rich.console import Console
+
+        from hugetmpfs.workload import report
+        from hugetmpfs.workload.runner import run_scenario, scenario_weight
+        from hugetmpfs.workload.scenario import BUILTIN, DEFAULT, builtin
+
+        name = scenario or DEFAULT
+        if name not in BUILTIN:
+            known = ", ".join(sorted(BUILTIN))
+            raise InputError(f"unknown scenario {name!r} (built in: {known})")
+        sc = builtin(name)
+        console = Console(stderr=quiet, quiet=quiet)
+        console.print(f"[bold]{sc.name}[/]: {sc.description}")
+        with report.progress_bar(console, sc, scenario_weight(sc)) as update:
+            result = run_scenario(sc, progress=update)
+        paths = report.write_outputs(result, out_dir or os.path.join("out", sc.name))
+        report.print_report(console, result, paths)
+        if quiet:
+            click.echo("\n".join(paths.values()))
+        return 0 if result.verified else 1
+
+    sys.exit(_guarded(body))
 
 
 def main() -> None:

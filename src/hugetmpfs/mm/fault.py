@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hugetmpfs.mm.costs import FAULT_NS
 from hugetmpfs.mm.highmem import page_fill, page_read
 from hugetmpfs.mm.memory import handle_mm_fault
 from hugetmpfs.mm.mm_types import (
@@ -142,6 +143,7 @@ def _user_fault(m: MemMachine, mm: MMStruct, address: int, write: bool) -> int:
             sem.up_read()
             return ACCESS_SIGSEGV
         ret = handle_mm_fault(m, mm, address, flags, vma)
+        m.engine.consume(FAULT_NS)
         if not ret & VM_FAULT_RETRY:
             break
         flags = (flags & ~FAULT_FLAG_ALLOW_RETRY) | FAULT_FLAG_TRIED

@@ -1,6 +1,7 @@
 """Swap I/O: pages go to and come from swap slots asynchronously, after a virtual latency.
 
-Each submitted I/O completes after the device latency through ``Engine.call_later``, as the
+Each submitted I/O waits for the device (one page at a time, SWAP_PAGE_NS each) and
+completes after its latency through ``Engine.call_later``, as the
 block layer's completion does in interrupt context: a read fills the page, marks it
 uptodate and unlocks it; a write ends the page's writeback.  Under an exploring strategy the
 completion is an actor of its own, so every order of completion against other kernel paths
@@ -14,34 +15,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hugetmpfs.mm.costs import SWAP_LATENCY_NS, SWAP_PAGE_NS
 from hugetmpfs.mm.debug import VM_BUG_ON_PAGE
 from hugetmpfs.mm.filemap import unlock_page
-from hugetmpfs.mm.page_flags import PG_locked, PG_uptodate, PG_writeback
-from hugetmpfs.mm.vmstat import PSWPIN, PSWPOUT
+from hugetmpfs.mm.page_flags import PG_locked, PG_reclaim, PG_uptodate, PG_writeback
+from hugetmpfs.mm.swap import rotate_reclaimable_page
+from hugetmpfs.mm.vmstat import NR_WRITEBACK, PSWPIN, PSWPOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hugetmpfs.mm.machine import MemMachine
 
-SWAP_READ_NS = 100_000  # virtual device latency of one page read
-SWAP_WRITE_NS = 100_000
 
-
-def _submit(m: MemMachine, fn: Callable[[MemMachine, int], None], page: int, ns: int) -> None:
-    """Complete an I/O *ns* from now; at once when the model runs outside the engine."""
+def _submit(m: MemMachine, fn: Callable[[MemMachine, int], None], page: int) -> None:
+    """Queue a one-page I/O on the swap device: it completes after the device's latency,
+    once the pages queued before it were served.  At once outside the engine."""
     engine = m.engine
     if engine.current is None and engine.timer_now is None:
         fn(m, page)
         return
-    engine.call_later(ns, fn, m, page, name="bio")
+    si = m.swap_info
+    now = engine.now()
+    si.busy_until = max(si.busy_until, now) + SWAP_PAGE_NS
+    engine.call_later(si.busy_until - now + SWAP_LATENCY_NS, fn, m, page, name="bio")
 
 
 def swap_readpage(m: MemMachine, page: int) -> None:
     """Start reading a locked swap-cache page from its slot; completion unlocks it."""
     VM_BUG_ON_PAGE(not m.flags[page] & PG_locked, m, page, "swap_readpage unlocked")
     m.vmstat.events[PSWPIN] += 1
-    _submit(m, end_swap_bio_read, page, SWAP_READ_NS)
+    _submit(m, end_swap_bio_read, page)
 
 
 def end_swap_bio_read(m: MemMachine, page: int) -> None:
@@ -68,13 +72,20 @@ def swap_writepage(m: MemMachine, page: int) -> None:
     else:
         si.data.pop(entry, None)
     m.flags[page] |= PG_writeback
+    m.vmstat.zone[NR_WRITEBACK] += 1
     unlock_page(m, page)
     m.vmstat.events[PSWPOUT] += 1
-    _submit(m, end_page_writeback, page, SWAP_WRITE_NS)
+    _submit(m, end_page_writeback, page)
 
 
 def end_page_writeback(m: MemMachine, page: int) -> None:
+    """The write completed.  A page reclaim wrote out goes to the tail of its list, where
+    the next scan frees it (rotate_reclaimable_page)."""
+    if m.flags[page] & PG_reclaim:
+        m.flags[page] &= ~PG_reclaim
+        rotate_reclaimable_page(m, page)
     m.flags[page] &= ~PG_writeback
+    m.vmstat.zone[NR_WRITEBACK] -= 1
     key = ("writeback", page)
     if key in m.engine.waiters:
         m.engine.wake(key)

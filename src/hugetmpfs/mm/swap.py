@@ -156,6 +156,33 @@ def putback_lru_page(m: MemMachine, page: int) -> None:
     put_page(m, page)
 
 
+def rotate_reclaimable_page(m: MemMachine, page: int) -> None:
+    """Move an inactive page on an LRU to its list's tail (reclaim's end), under lru_lock.
+
+    Called from interrupt context (write completion), so it must not sleep: the lru_lock
+    is a spinlock."""
+    flags = m.flags[page]
+    if flags & PG_lru and not flags & (PG_active | PG_unevictable):
+        with m.lru_lock:
+            lru = page_lru(m, page)
+            del_page_from_lru_list(m, page, lru)
+            add_page_to_lru_tail(m, page, lru)
+
+
+def add_page_to_lru_tail(m: MemMachine, page: int, lru: int) -> None:
+    tail = m.lru_tail[lru]
+    m.lru_prev[page] = tail
+    m.lru_next[page] = NIL
+    if tail != NIL:
+        m.lru_next[tail] = page
+    else:
+        m.lru_head[lru] = page
+    m.lru_tail[lru] = page
+    nr = hpage_nr_pages(m, page)
+    m.lru_size[lru] += nr
+    m.vmstat.zone[NR_INACTIVE_ANON + lru] += nr
+
+
 def __page_cache_release(m: MemMachine, page: int) -> None:
     if m.flags[page] & PG_lru:
         with m.lru_lock:

@@ -40,6 +40,7 @@ class SwapInfo:
         self.data: dict[int, bytearray] = {}
         self.inuse_pages = 0
         self.cluster_next = 1
+        self.busy_until = 0  # virtual time the device has finished its queued I/O
         if nr_slots:
             self.swap_map[0] = SWAP_MAP_MAX  # the header is never allocated
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hugetmpfs.mm.costs import RECLAIM_PAGE_NS
 from hugetmpfs.mm.filemap import __delete_from_page_cache, trylock_page, unlock_page
 from hugetmpfs.mm.page_alloc import (
     __GFP_DIRECT_RECLAIM,
@@ -31,6 +32,7 @@ from hugetmpfs.mm.page_flags import (
     PG_dirty,
     PG_locked,
     PG_lru,
+    PG_reclaim,
     PG_referenced,
     PG_swapbacked,
     PG_swapcache,
@@ -54,6 +56,8 @@ from hugetmpfs.mm.vmstat import (
     ALLOCSTALL,
     NR_FREE_PAGES,
     NR_ISOLATED_ANON,
+    NR_SWAPCACHE,
+    NR_WRITEBACK,
     OOM_KILL,
     PGSCAN_DIRECT,
     PGSCAN_KSWAPD,
@@ -100,6 +104,12 @@ def __alloc_pages_slowpath(m: MemMachine, gfp: int, order: int) -> int | None:
     no_progress = 0
     while True:
         m.vmstat.events[ALLOCSTALL] += 1
+        if writeback_throttled(m):  # wait for the writes in flight: not a lack of progress
+            m.engine.sleep(CONGESTION_WAIT_NS, "direct_reclaim:throttled")
+            page = get_page_from_freelist(m, order, m.wmark_min)
+            if page is not None:
+                return page
+            continue
         progress = try_to_free_pages(m, order)
         page = get_page_from_freelist(m, order, m.wmark_min)
         if page is not None:
@@ -111,6 +121,18 @@ def __alloc_pages_slowpath(m: MemMachine, gfp: int, order: int) -> int | None:
             m.vmstat.events[OOM_KILL] += 1  # out_of_memory: here the allocation fails
             return None
         m.engine.sleep(CONGESTION_WAIT_NS, "congestion_wait")
+
+
+def writeback_throttled(m: MemMachine) -> bool:
+    """Enough pages are already being written to swap to bring free memory back above the
+    high watermark once their I/O completes: wait for it rather than write more.
+
+    The model's stand-in for v4.6's writeback throttling (ZONE_WRITEBACK and
+    congestion_wait in shrink_inactive_list, throttle_vm_writeout): without it a reclaimer
+    faster than the swap device would write out far more than it needs."""
+    zone = m.vmstat.zone
+    deficit = m.wmark_high - zone[NR_FREE_PAGES]
+    return zone[NR_WRITEBACK] >= max(deficit, SWAP_CLUSTER_MAX)
 
 
 def try_to_free_pages(m: MemMachine, order: int) -> int:
@@ -141,9 +163,14 @@ def balance_pgdat(m: MemMachine) -> None:
     while m.vmstat.zone[NR_FREE_PAGES] < m.wmark_high:
         reclaimed = 0
         for priority in range(DEF_PRIORITY, -1, -1):
+            if writeback_throttled(m):
+                break
             reclaimed += shrink_zone(m, priority, kswapd=True)
             if m.vmstat.zone[NR_FREE_PAGES] >= m.wmark_high:
                 return
+        if writeback_throttled(m):
+            m.engine.sleep(CONGESTION_WAIT_NS, "kswapd:throttled")
+            continue
         stalls = 0 if reclaimed else stalls + 1
         if stalls > MAX_RECLAIM_RETRIES:
             return  # nothing reclaimable: sleep until woken again
@@ -157,13 +184,15 @@ def shrink_zone(m: MemMachine, priority: int, kswapd: bool) -> int:
     """Scan the anonymous LRUs (tmpfs pages are swap-backed) and the slab shrinkers."""
     reclaimed = 0
     lru_add_drain(m)
-    if nr_swap_pages(m) > 0:
+    # Anonymous (and tmpfs) pages are worth scanning while swap has room, or while some
+    # are already in the swap cache: those can be freed without swap space.
+    if nr_swap_pages(m) > 0 or m.vmstat.zone[NR_SWAPCACHE] > 0:
         inactive = m.lru_size[LRU_INACTIVE_ANON]
         active = m.lru_size[LRU_ACTIVE_ANON]
         if inactive < active:
             shrink_active_list(m, max(active >> priority, 1))
         nr = max(m.lru_size[LRU_INACTIVE_ANON] >> priority, min(SWAP_CLUSTER_MAX, inactive))
-        while nr > 0:
+        while nr > 0 and not writeback_throttled(m):
             batch = min(nr, SWAP_CLUSTER_MAX)
             reclaimed += shrink_inactive_list(m, batch, kswapd)
             nr -= batch
@@ -226,6 +255,7 @@ def shrink_page_list(
     survivors: list[int] = []
     freed = 0
     for page in pages:
+        m.engine.consume(RECLAIM_PAGE_NS)
         if _reclaim_one(m, page, ignore_references):
             freed += 1
             m.vmstat.zone[NR_ISOLATED_ANON] -= 1
@@ -258,6 +288,10 @@ def _reclaim_one(m: MemMachine, page: int, ignore_references: bool) -> bool:
         keep = True
         m.flags[page] |= PG_active
     if not keep and m.flags[page] & PG_dirty and not m.flags[page] & PG_swapcache:
+        if writeback_throttled(m):
+            unlock_page(m, page)  # enough is being written already: keep it for later
+            return False
+        m.flags[page] |= PG_reclaim  # rotate it to the tail when its write completes
         result = pageout(m, page)
         if result == PAGE_ACTIVATE:
             m.flags[page] |= PG_active

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hugetmpfs.mm.costs import PUNCH_PAGE_NS, READ_PAGE_NS, WRITE_PAGE_NS
 from hugetmpfs.mm.filemap import find_get_entries, lock_page, trylock_page, unlock_page
 from hugetmpfs.mm.highmem import clear_highpage, page_fill, page_read, page_write, zero_user_segment
 from hugetmpfs.mm.page_flags import PG_dirty, PG_uptodate
@@ -86,6 +87,7 @@ def shmem_file_read(
         if page is not None:
             put_page(m, page)
         done += nr
+        m.engine.consume(READ_PAGE_NS)
         offset += nr
         index += offset >> PAGE_SHIFT
         offset &= PAGE_SIZE - 1
@@ -115,6 +117,7 @@ def shmem_file_write(m: Machine, inode: ShmemInodeInfo, pos: int, src: WriteSour
         unlock_page(m, page)
         put_page(m, page)
         written += n
+        m.engine.consume(WRITE_PAGE_NS)
         m.engine.point("generic_perform_write:next_page")
     return written
 
@@ -199,6 +202,7 @@ def _undo_page(m: Machine, mapping: object, page: int, unfalloc: bool, trylock: 
         lock_page(m, page)
     if (not unfalloc or not m.flags[page] & PG_uptodate) and m.mapping[page] == mapping.id:
         truncate_inode_page(m, mapping, page)
+        m.engine.consume(PUNCH_PAGE_NS)
     unlock_page(m, page)
     put_page(m, page)  # find_get_entries' reference
 

@@ -12,6 +12,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from hugetmpfs.errors import ModelBug
+from hugetmpfs.mm.costs import SYSCALL_NS
 from hugetmpfs.mm.mm_types import MMStruct
 from hugetmpfs.mm.pressure import hog_allocate, hog_release
 from hugetmpfs.shmem import vfs, vfs_mmap
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hugetmpfs.trace.parse import Op, Trace
-
-OP_COST_NS = 1_000  # virtual time an op costs on top of what its work charges
 
 
 def run_model(trace: Trace) -> list[Result]:
@@ -67,7 +66,7 @@ class ModelRunner:
             self.current_op = op
             handler: Callable[[Op], Result] = getattr(self, f"op_{op.name}")
             self.results.append(handler(op))
-            self.m.engine.consume(OP_COST_NS)
+            self.m.engine.consume(SYSCALL_NS)
             self.m.engine.point("trace:op_done")
         self.current_op = None
 
@@ -226,6 +225,7 @@ class ModelRunner:
         return ok(op, 0, Rss=rss, ShmemPmdMapped=pmd)
 
     def op_meminfo(self, op: Op) -> Result:
+        """The contract's four fields, then the model's other meminfo fields (all deltas
+        from just after mount, in kB), so a trace can see swap and reclaim at work."""
         now = self.m.meminfo()
-        fields = ("Shmem", "ShmemHugePages", "ShmemPmdMapped", "ShmemFreeHoles")
-        return ok(op, 0, **{f: now[f] - self.meminfo_base[f] for f in fields})
+        return ok(op, 0, **{f: now[f] - self.meminfo_base[f] for f in now})

@@ -23,14 +23,24 @@ if TYPE_CHECKING:
 Result = dict[str, Any]
 
 
+#: Ops whose results one runner may extend with fields of its own (DESIGN.md §3.3:
+#: "the model may add fields" to meminfo); the contract's fields come first.
+EXTENSIBLE = frozenset({"meminfo"})
+
+
 def ok(op: Op, ret: int, **extras: Any) -> Result:
     """A successful result of *op* with return value *ret* and the op's extra fields."""
     expected = op.spec.results
-    if set(extras) != set(expected):
+    missing = set(expected) - set(extras)
+    added = set(extras) - set(expected)
+    if missing or (added and op.name not in EXTENSIBLE):
         raise ValueError(f"{op.name}: result fields {sorted(extras)} != {list(expected)}")
     result: Result = {"i": op.i, "op": op.name, "ret": ret, "errno": None}
     for name in expected:
         result[name] = extras[name]
+    for name in extras:
+        if name not in result:
+            result[name] = extras[name]
     return result
 
 
