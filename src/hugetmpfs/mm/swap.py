@@ -161,9 +161,10 @@ def rotate_reclaimable_page(m: MemMachine, page: int) -> None:
 
     Called from interrupt context (write completion), so it must not sleep: the lru_lock
     is a spinlock."""
-    flags = m.flags[page]
-    if flags & PG_lru and not flags & (PG_active | PG_unevictable):
-        with m.lru_lock:
+    with m.lru_lock:
+        # Reclaim may have isolated the page while we waited for the lock: look again.
+        flags = m.flags[page]
+        if flags & PG_lru and not flags & (PG_active | PG_unevictable):
             lru = page_lru(m, page)
             del_page_from_lru_list(m, page, lru)
             add_page_to_lru_tail(m, page, lru)
