@@ -177,7 +177,7 @@ class Engine:
         # Exploration keeps the options (shrinking and DFS need them); workloads only the
         # answer, since they replay from the seed.
         options = tuple(candidates) if self.every_point else ()
-        self.schedule.decisions.append(Decision(PICK, nxt, options, name, current))
+        self.schedule.decisions.append(Decision(PICK, nxt, options, name, current, self.steps))
         return nxt
 
     def choose(self, n: int, what: str) -> int:
@@ -185,7 +185,7 @@ class Engine:
         if n <= 1:
             return 0
         value = self.strategy.choose(n, what)
-        self.schedule.decisions.append(Decision(CHOOSE, value, (n,), what, None))
+        self.schedule.decisions.append(Decision(CHOOSE, value, (n,), what, None, self.steps))
         return value
 
     def _reset_horizon(self, cur: Actor) -> None:

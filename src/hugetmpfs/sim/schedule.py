@@ -25,6 +25,7 @@ class Decision:
     options: tuple[int, ...]  # runnable ids for PICK, (n,) for CHOOSE
     point: str
     current: int | None = None  # the actor that was running (PICK), for preemption counts
+    step: int = 0  # the engine's step count when the choice was made
 
     @property
     def preemption(self) -> bool:
