@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format corpus clean
+.PHONY: run test lint format corpus bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ format: $(STAMP)
 corpus: $(STAMP)
 	$(BIN)/python corpus/generate.py
 	$(BIN)/python corpus/record.py
+
+## bench: model vs kernel benchmarks (benchmarks/README.md; root for the kernel figures; slow)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -11,6 +11,7 @@ from hugetmpfs.check.invariants import held_locks
 from hugetmpfs.check.oracle import Oracle, ShadowTask
 from hugetmpfs.mm import vmstat as v
 from hugetmpfs.mm.mm_types import MMStruct
+from hugetmpfs.mm.pressure import hog_allocate, hog_release
 from hugetmpfs.mm.swap import lru_add_drain
 from hugetmpfs.shmem import vfs
 from hugetmpfs.shmem.machine import Machine, MachineConfig
@@ -149,3 +150,47 @@ def test_an_actor_mid_operation_keeps_the_machine_from_rest() -> None:
     m.engine.spawn(observer, name="observer", cpu=1)
     assert m.engine.run() is None
     assert states == [False]
+
+
+def _reclaim_scenario(seed: int) -> Machine:
+    """File writers, a memory hog and kswapd: tmpfs pages go to swap and come back."""
+    m = Machine(MachineConfig(ram=4 << 20, swap=4 << 20, cpus=2, seed=seed), RandomStrategy(seed))
+    m.mount("never", 2 << 20)
+    oracle = Oracle()
+    m.engine.step_hooks.append(step_hook(m))
+    writer, reader = _task(m, oracle), _task(m, oracle)
+
+    def big() -> None:
+        rng = random.Random(seed)
+        fd = writer.open("big", O_RDWR_CREAT)
+        for _ in range(4):
+            writer.pwrite(fd, rng.randrange(0, 200) * 4096, rng.randrange(256), 100 * 4096)
+            writer.pread(fd, rng.randrange(0, 200) * 4096, 200 * 4096)
+        writer.close(fd)
+
+    def hog() -> None:
+        hog_allocate(m, 3 << 20)
+        for _ in range(150):
+            m.engine.point("hog:hold")
+        hog_release(m)
+
+    m.engine.spawn(big, name="big", cpu=0)
+    m.engine.spawn(_file_worker, reader, "small", seed, "shared", cpu=1)
+    m.engine.spawn(hog, name="hog", cpu=seed % 2)
+    finding = m.engine.run()
+    assert finding is None, finding.message
+    assert check_machine(m) == []
+    shared = m.mounts[0].names["shared"]
+    assert [x for x in oracle.verify(m) if repr(shared) not in x.message] == []
+    return m
+
+
+def test_reclaim_and_swap_keep_every_invariant() -> None:
+    m = _reclaim_scenario(1)
+    assert m.vmstat.as_dict()["pswpout"] > 0  # the scenario does reach swap
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(2, 6))
+def test_reclaim_and_swap_keep_every_invariant_more_seeds(seed: int) -> None:
+    _reclaim_scenario(seed)

@@ -15,6 +15,7 @@ tag_set/clear/get, tagged, gang_lookup(_tag); include/linux/swapops.h for the en
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right, insort
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ SHIFT = 6
 SIZE = 1 << SHIFT
 MASK = SIZE - 1
 MAX_TAGS = 2
+_ZEROS = bytes(8 * SIZE)
 PAGECACHE_TAG_DIRTY = 0  # reused by shmem as SHMEM_TAG_HUGEHOLE (patch 06/31)
 PAGECACHE_TAG_TOWRITE = 1
 
@@ -46,10 +48,13 @@ def _lowest_bit(mask: int) -> int:
 
 
 class _Node:
+    """64 slots as machine integers (a list of Python ints would cost 40 bytes a page);
+    ``mask`` says which slots are occupied."""
+
     __slots__ = ("mask", "slots", "tags")
 
     def __init__(self) -> None:
-        self.slots: list[int | None] = [None] * SIZE
+        self.slots = array("q", _ZEROS)
         self.mask = 0
         self.tags = [0] * MAX_TAGS
 
@@ -67,7 +72,9 @@ class RadixTree:
 
     def lookup(self, index: int) -> int | None:
         node = self.nodes.get(index >> SHIFT)
-        return None if node is None else node.slots[index & MASK]
+        if node is None or not node.mask >> (index & MASK) & 1:
+            return None
+        return node.slots[index & MASK]
 
     def insert(self, index: int, entry: int) -> int:
         """0, or -EEXIST when the slot is occupied."""
@@ -99,7 +106,6 @@ class RadixTree:
         if not node.mask & bit:
             return None
         entry = node.slots[index & MASK]
-        node.slots[index & MASK] = None
         node.mask &= ~bit
         for tag in range(MAX_TAGS):
             if node.tags[tag] & bit:
@@ -155,9 +161,7 @@ class RadixTree:
                 index = (key << SHIFT) | _lowest_bit(mask)
                 if end is not None and index >= end:
                     return None
-                entry = node.slots[index & MASK]
-                assert entry is not None
-                return index, entry
+                return index, node.slots[index & MASK]
             pos += 1
             offset = 0
         return None
@@ -192,6 +196,4 @@ class RadixTree:
                 mask &= mask - 1
                 index = (key << SHIFT) | bit
                 if index >= start and (end is None or index < end):
-                    entry = node.slots[bit]
-                    assert entry is not None
-                    yield index, entry
+                    yield index, node.slots[bit]

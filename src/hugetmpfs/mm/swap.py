@@ -91,6 +91,12 @@ def del_page_from_lru_list(m: MemMachine, page: int, lru: int) -> None:
     m.vmstat.zone[NR_INACTIVE_ANON + lru] -= nr
 
 
+def update_lru_size(m: MemMachine, lru: int, delta: int) -> None:
+    """Under lru_lock: a page on list *lru* changed its weight by *delta* (patch 13/31)."""
+    m.lru_size[lru] += delta
+    m.vmstat.zone[NR_INACTIVE_ANON + lru] += delta
+
+
 def lru_cache_add(m: MemMachine, page: int) -> None:
     """Queue a new page for its LRU on this CPU's pagevec (with a pagevec reference)."""
     VM_BUG_ON_PAGE(m.flags[page] & PG_lru, m, page, "lru_cache_add of a page on an LRU")

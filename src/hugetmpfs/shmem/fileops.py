@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from hugetmpfs.mm.costs import PUNCH_PAGE_NS, READ_PAGE_NS, WRITE_PAGE_NS
 from hugetmpfs.mm.filemap import find_get_entries, lock_page, trylock_page, unlock_page
 from hugetmpfs.mm.highmem import clear_highpage, page_fill, page_read, page_write, zero_user_segment
-from hugetmpfs.mm.page_flags import PG_dirty, PG_uptodate
+from hugetmpfs.mm.page_flags import PG_dirty, PG_team, PG_uptodate
 from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry
-from hugetmpfs.mm.swap import put_page
+from hugetmpfs.mm.swap import put_page, release_pages
 from hugetmpfs.mm.truncate import truncate_inode_page
 from hugetmpfs.shmem.getpage import (
     SGP_FALLOC,
@@ -25,6 +25,7 @@ from hugetmpfs.shmem.getpage import (
     shmem_getpage,
 )
 from hugetmpfs.shmem.inode import MAX_LFS_FILESIZE, ShmemInodeInfo, shmem_recalc_inode
+from hugetmpfs.shmem.team import shmem_disband_hugeteam
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -101,7 +102,7 @@ def shmem_file_write(m: Machine, inode: ShmemInodeInfo, pos: int, src: WriteSour
     while written < src.length:
         index, offset = (pos + written) >> PAGE_SHIFT, (pos + written) & (PAGE_SIZE - 1)
         n = min(PAGE_SIZE - offset, src.length - written)
-        error, page = shmem_getpage(m, inode, index, SGP_WRITE)  # shmem_write_begin
+        error, page = shmem_getpage(m, inode, index, SGP_WRITE, pos + src.length)
         if error:
             return written or error
         assert page is not None
@@ -172,7 +173,9 @@ def _undo_pass(
     m: Machine, inode: ShmemInodeInfo, start: int, end: int | None, unfalloc: bool, trylock: bool
 ) -> None:
     """One pass of shmem_undo_range: the first tries locks, the second waits for them and,
-    for a full truncation, repeats until nothing is left."""
+    for a full truncation, repeats until nothing is left.  A team page's team is disbanded
+    first (patch 04/31); when that fails (the head's trylock, base/R4.4) a hole-punch's
+    second pass retries the same index at once, a truncation a later pass."""
     mapping = inode.mapping
     index = start
     while end is None or index < end:
@@ -183,28 +186,47 @@ def _undo_pass(
                 break
             index = start  # truncating: restart to make sure all are gone
             continue
-        for index, entry in entries:
+        retry = None
+        for k, (idx, entry) in enumerate(entries):
             if radix_tree_exceptional_entry(entry):
                 if not unfalloc:
-                    m.shmem_free_swap(m, inode, index, entry)
+                    m.shmem_free_swap(m, inode, idx, entry)
                 continue
-            _undo_page(m, mapping, entry, unfalloc, trylock)
-        index += 1
+            if _undo_page(m, mapping, entry, unfalloc, trylock) and not trylock and end is not None:
+                retry = idx  # punch: retry the team's disband now
+                _release(m, [e for _, e in entries[k + 1 :]])
+                break
+        index = retry if retry is not None else entries[-1][0] + 1
+        m.engine.consume(PUNCH_PAGE_NS)  # cond_resched: a retry loop must let time pass
         m.engine.point("shmem_undo_range:cond_resched")
 
 
-def _undo_page(m: Machine, mapping: object, page: int, unfalloc: bool, trylock: bool) -> None:
+def _release(m: Machine, entries: list[int]) -> None:
+    for entry in entries:
+        if not radix_tree_exceptional_entry(entry):
+            put_page(m, entry)
+
+
+def _undo_page(m: Machine, mapping: object, page: int, unfalloc: bool, trylock: bool) -> bool:
+    """Remove one page found by the scan (dropping the scan's reference); True when it is
+    still a team page because its team could not be disbanded yet."""
     if trylock:
         if not trylock_page(m, page):
             put_page(m, page)
-            return
+            return False
     else:
         lock_page(m, page)
+    in_team = False
     if (not unfalloc or not m.flags[page] & PG_uptodate) and m.mapping[page] == mapping.id:
-        truncate_inode_page(m, mapping, page)
-        m.engine.consume(PUNCH_PAGE_NS)
+        if m.flags[page] & PG_team:
+            shmem_disband_hugeteam(m, page)
+        in_team = bool(m.flags[page] & PG_team)
+        if not in_team:
+            truncate_inode_page(m, mapping, page)
+            m.engine.consume(PUNCH_PAGE_NS)
     unlock_page(m, page)
-    put_page(m, page)  # find_get_entries' reference
+    release_pages(m, [page], cold=True)  # pages of teams go back cold (patch 04/31)
+    return in_team
 
 
 def shmem_truncate_range(m: Machine, inode: ShmemInodeInfo, lstart: int, lend: int) -> None:
@@ -247,7 +269,7 @@ def shmem_fallocate(
         return -ENOSPC  # avoid a swapstorm when the length is impossible anyway
     index = start
     while index < end:
-        error, page = shmem_getpage(m, inode, index, SGP_FALLOC)
+        error, page = shmem_getpage(m, inode, index, SGP_FALLOC, offset + length)
         if error:
             if index > start:  # remove the !uptodate pages this call added
                 shmem_undo_range(m, inode, start << PAGE_SHIFT, (index << PAGE_SHIFT) - 1, True)

@@ -14,29 +14,37 @@ from typing import TYPE_CHECKING
 
 from hugetmpfs.mm.debug import VM_BUG_ON_PAGE
 from hugetmpfs.mm.filemap import (
-    __set_page_locked,
     delete_from_page_cache,
     find_lock_entry,
+    lock_page,
     unlock_page,
 )
 from hugetmpfs.mm.highmem import clear_highpage
 from hugetmpfs.mm.mm_types import VM_FAULT_LOCKED, VM_FAULT_OOM, VM_FAULT_SIGBUS
-from hugetmpfs.mm.page_alloc import alloc_pages
 from hugetmpfs.mm.page_flags import (
     PG_dirty,
     PG_referenced,
     PG_swapbacked,
+    PG_team,
     PG_uptodate,
 )
 from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry
 from hugetmpfs.mm.swap import lru_cache_add_anon, put_page
 from hugetmpfs.mm.vmstat import NR_FILE_PAGES, NR_SHMEM, PGMAJFAULT
+from hugetmpfs.shmem.huge import shmem_alloc_page, shmem_huge_enabled, shmem_shrinklist_add
 from hugetmpfs.shmem.inode import (
     BLOCKS_PER_PAGE,
     ShmemInodeInfo,
     shmem_acct_block_ok,
     shmem_recalc_inode,
     shmem_unacct_blocks,
+)
+from hugetmpfs.shmem.team import (
+    SHMEM_ALLOC_HUGE_PAGE,
+    SHMEM_RETRY_HUGE_PAGE,
+    shmem_added_to_hugeteam,
+    shmem_disband_hugeteam,
+    shmem_hugeteam_lookup,
 )
 
 if TYPE_CHECKING:
@@ -49,54 +57,86 @@ SGP_READ, SGP_CACHE, SGP_TEAM, SGP_WRITE, SGP_FALLOC = range(5)
 EINVAL, ENOMEM, ENOSPC, EEXIST, EIO = 22, 12, 28, 17, 5
 
 
-def shmem_alloc_page(m: Machine, gfp: int, inode: ShmemInodeInfo, index: int) -> int | None:
-    """A new small page for *index*: locked, swap-backed, not yet in the cache.
-
-    Models: mm/shmem.c shmem_alloc_page (v4.6-rc2; the team branch is patch 04/31's).
-    """
-    page = alloc_pages(m, gfp, 0)
-    if page is None:
-        return None
-    __set_page_locked(m, page)
-    m.flags[page] |= PG_swapbacked
-    return page
-
-
 def shmem_add_to_page_cache(
-    m: Machine, page: int, mapping: AddressSpace, index: int, expected: int | None
+    m: Machine,
+    page: int,
+    mapping: AddressSpace,
+    index: int,
+    expected: int | None,
+    hugehint: int | None = None,
 ) -> int:
     """Insert a locked page at *index* (replacing *expected*, a swap entry, if given).
 
-    Models: mm/shmem.c shmem_add_to_page_cache (v4.6-rc2).
+    With a hugehint, the extent must still look as it did when the page was chosen
+    (base/R4.1), else -EEXIST.  A team page becomes a member here: PG_swapbacked (and
+    PG_team for a tail) under tree_lock, and it takes no cache reference: the team's
+    reference on the hole becomes the cache's.
+
+    Models: mm/shmem.c shmem_add_to_page_cache (v4.6-rc2 with patches 04, 06, 13 of 31).
     """
-    VM_BUG_ON_PAGE(not m.flags[page] & PG_swapbacked, m, page, "add_to_page_cache !swapbacked")
-    m.refcount[page] += 1  # the page cache's reference
-    m.mapping[page] = mapping.id
-    m.index[page] = index
-    tree = mapping.page_tree
     with mapping.tree_lock:
-        if expected is None:
-            error = tree.insert(index, page)
-        elif tree.lookup(index) == expected:
-            tree.replace_slot(index, page)
-            error = 0
-        else:
-            error = -EEXIST
-        if not error:
-            mapping.nrpages += 1
-            zone = m.vmstat.zone
-            zone[NR_FILE_PAGES] += 1
-            zone[NR_SHMEM] += 1
-            if expected is not None:
-                mapping.nrexceptional -= 1
-    if error:
-        m.mapping[page] = 0
-        m.refcount[page] -= 1
+        error = _add_locked(m, page, mapping, index, expected, hugehint)
+        if error:
+            if m.flags[page] & PG_team:
+                # Back to a hole; the head keeps PG_team and mapping: it anchors the team.
+                m.flags[page] &= ~PG_swapbacked
+                if index & (m.HPAGE_PMD_NR - 1):
+                    m.flags[page] &= ~PG_team
+                    m.mapping[page] = 0
+            else:
+                m.mapping[page] = 0
     return error
 
 
+def _add_locked(
+    m: Machine,
+    page: int,
+    mapping: AddressSpace,
+    index: int,
+    expected: int | None,
+    hugehint: int | None,
+) -> int:
+    tree = mapping.page_tree
+    if hugehint is not None:
+        if shmem_hugeteam_lookup(m, mapping, index, speculative=False) != hugehint:
+            return -EEXIST
+        if not m.flags[page] & PG_swapbacked:  # a team page: huge needs special care
+            m.flags[page] |= PG_swapbacked
+            if not m.flags[page] & PG_team:  # a tail (the head keeps its team_usage)
+                m.private[page] = m.team.TEAM_LRU_WEIGHT_ONE
+                m.flags[page] |= PG_team
+    VM_BUG_ON_PAGE(not m.flags[page] & PG_swapbacked, m, page, "add_to_page_cache !swapbacked")
+    m.mapping[page] = mapping.id
+    m.index[page] = index
+    if expected is None:
+        error = tree.insert(index, page)
+    elif tree.lookup(index) == expected:
+        tree.replace_slot(index, page)
+        mapping.nrexceptional -= 1
+        error = 0
+    else:
+        error = -EEXIST
+    if error:
+        return error
+    if m.flags[page] & PG_team:
+        shmem_added_to_hugeteam(m, page, mapping, hugehint)
+    else:
+        m.refcount[page] += 1  # the page cache's reference
+    mapping.nrpages += 1
+    zone = m.vmstat.zone
+    zone[NR_FILE_PAGES] += 1
+    zone[NR_SHMEM] += 1
+    return 0
+
+
 def shmem_getpage_gfp(
-    m: Machine, inode: ShmemInodeInfo, index: int, sgp: int, gfp: int
+    m: Machine,
+    inode: ShmemInodeInfo,
+    index: int,
+    sgp: int,
+    gfp: int,
+    vma: VMA | None = None,
+    write_end: int = 0,
 ) -> tuple[int, int | None]:
     """Find or create the page at *index*; return (0, locked referenced page or None) or
     (-errno, None).
@@ -104,12 +144,14 @@ def shmem_getpage_gfp(
     SGP_READ finds a hole as (0, None); the others allocate.  Beyond i_size only SGP_WRITE
     and SGP_FALLOC may instantiate (and SGP_TEAM, for the team beyond EOF, patch 07/31).
 
-    Models: mm/shmem.c shmem_getpage_gfp (v4.6-rc2, with patch 07/31's SGP_TEAM).
+    *vma* (a fault's) and *write_end* (a write's end) only inform the huge policy.
+
+    Models: mm/shmem.c shmem_getpage_gfp (v4.6-rc2, with patches 04, 06 and 07 of 31).
     """
     mapping = inode.mapping
     once = False
     while True:  # repeat:
-        error, page = _getpage_once(m, inode, mapping, index, sgp, gfp)
+        error, page = _getpage_once(m, inode, mapping, index, sgp, gfp, vma, write_end)
         if error == -ENOSPC and not once:
             once = True
             with inode.info_lock:
@@ -125,7 +167,14 @@ def _beyond_eof(sgp: int, index: int, inode: ShmemInodeInfo) -> bool:
 
 
 def _getpage_once(
-    m: Machine, inode: ShmemInodeInfo, mapping: AddressSpace, index: int, sgp: int, gfp: int
+    m: Machine,
+    inode: ShmemInodeInfo,
+    mapping: AddressSpace,
+    index: int,
+    sgp: int,
+    gfp: int,
+    vma: VMA | None,
+    write_end: int,
 ) -> tuple[int, int | None]:
     entry = find_lock_entry(m, mapping, index)
     page: int | None = entry
@@ -149,34 +198,56 @@ def _getpage_once(
     if swap is not None:
         m.vmstat.events[PGMAJFAULT] += 1
         return m.shmem_swapin(m, inode, index, swap, sgp, gfp)
-    return _alloc_new(m, inode, mapping, index, sgp, gfp)
+    hugehint = (
+        SHMEM_ALLOC_HUGE_PAGE if shmem_huge_enabled(m, inode, index, vma, write_end) else None
+    )
+    return _alloc_new(m, inode, mapping, index, sgp, gfp, hugehint)
 
 
 def _alloc_new(
-    m: Machine, inode: ShmemInodeInfo, mapping: AddressSpace, index: int, sgp: int, gfp: int
+    m: Machine,
+    inode: ShmemInodeInfo,
+    mapping: AddressSpace,
+    index: int,
+    sgp: int,
+    gfp: int,
+    hugehint: int | None,
 ) -> tuple[int, int | None]:
     if not shmem_acct_block_ok(inode, 1):
         return -ENOSPC, None
-    page = shmem_alloc_page(m, gfp, inode, index)
-    if page is None:
-        shmem_unacct_blocks(inode, 1)
-        return -ENOMEM, None
-    if sgp == SGP_WRITE:
-        m.flags[page] |= PG_referenced
-    error = shmem_add_to_page_cache(m, page, mapping, index, None)
+    page, hugehint, alloced_huge = shmem_alloc_page(m, gfp, inode, index, hugehint)
+    error = -ENOMEM if page is None else -EEXIST if hugehint == SHMEM_RETRY_HUGE_PAGE else 0
+    if not error:
+        assert page is not None
+        if sgp == SGP_WRITE:
+            m.flags[page] |= PG_referenced
+        error = shmem_add_to_page_cache(m, page, mapping, index, None, hugehint)
     if error:
         shmem_unacct_blocks(inode, 1)
-        unlock_page(m, page)
-        put_page(m, page)
+        if page is not None:
+            unlock_page(m, page)
+            put_page(m, page)
+        if alloced_huge is not None:  # the new team has no member: free it all
+            _disband_unlocked(m, alloced_huge)
         return error, None
+    assert page is not None
     lru_cache_add_anon(m, page)
     with inode.info_lock:
         inode.alloced += 1
         inode.i_blocks += BLOCKS_PER_PAGE
         shmem_recalc_inode(m, inode)
+    if alloced_huge is not None:
+        shmem_shrinklist_add(m, inode)
     if sgp == SGP_FALLOC:
         sgp = SGP_WRITE  # a new page: let fallocate use the SGP_WRITE shortcut
     return _clear_and_check(m, inode, index, page, sgp, alloced=True)
+
+
+def _disband_unlocked(m: Machine, head: int) -> None:
+    """Disband a team whose head nobody else can hold (it never got a member)."""
+    lock_page(m, head)
+    shmem_disband_hugeteam(m, head)
+    unlock_page(m, head)
 
 
 def _clear_and_check(
@@ -189,8 +260,9 @@ def _clear_and_check(
         clear_highpage(m, page)
         m.flags[page] |= PG_uptodate
     # Perhaps the file has been truncated since we checked (a racing ftruncate).
+    # base/R4.6: a team page is left in place, others may use it now (Q-7).
     if _beyond_eof(sgp, index, inode):
-        if alloced:
+        if alloced and not m.flags[page] & PG_team:
             m.flags[page] &= ~PG_dirty
             delete_from_page_cache(m, page)
             with inode.info_lock:
@@ -230,7 +302,7 @@ def shmem_fault(m: Machine, vma: VMA, vmf: Vmf) -> int:
     Models: mm/shmem.c shmem_fault (v4.6-rc2; the huge path of patch 07/31 in team.py).
     """
     inode = vma.vm_file.f_mapping.host
-    error, page = shmem_getpage_gfp(m, inode, vmf.pgoff, SGP_CACHE, inode.mapping.gfp_mask)
+    error, page = shmem_getpage_gfp(m, inode, vmf.pgoff, SGP_CACHE, inode.mapping.gfp_mask, vma)
     if error:
         return VM_FAULT_OOM if error == -ENOMEM else VM_FAULT_SIGBUS
     vmf.page = page
@@ -238,6 +310,6 @@ def shmem_fault(m: Machine, vma: VMA, vmf: Vmf) -> int:
 
 
 def shmem_getpage(
-    m: Machine, inode: ShmemInodeInfo, index: int, sgp: int
+    m: Machine, inode: ShmemInodeInfo, index: int, sgp: int, write_end: int = 0
 ) -> tuple[int, int | None]:
-    return shmem_getpage_gfp(m, inode, index, sgp, inode.mapping.gfp_mask)
+    return shmem_getpage_gfp(m, inode, index, sgp, inode.mapping.gfp_mask, None, write_end)

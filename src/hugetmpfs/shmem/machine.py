@@ -17,7 +17,7 @@ from hugetmpfs.mm.swapfile import init_swap
 from hugetmpfs.mm.vmscan import init_reclaim
 from hugetmpfs.shmem.inode import HUGE_MODES, ShmemSbInfo
 from hugetmpfs.shmem.swap import shmem_free_swap, shmem_swapin_getpage, shmem_writepage
-from hugetmpfs.sim import Engine, RoundRobinStrategy
+from hugetmpfs.sim import Engine, RoundRobinStrategy, SpinLock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,6 +63,7 @@ class Machine(MemMachine):
         super().__init__(engine, config.ram, config.cpus, config.hpage_nr)
         self.config = config
         self.sysctl = Sysctls()
+        self.variant = config.variant
         self.guards_off = frozenset(config.guards_off)
         self.behaviours = frozenset(config.behaviours)
         self.mounts: list[ShmemSbInfo] = []
@@ -75,6 +76,11 @@ class Machine(MemMachine):
         self.shmem_swapin = shmem_swapin_getpage
         self.shmem_free_swap = shmem_free_swap
         self.shmem_evicted = _forget_inode
+        # patch 06/31: inodes that may hold teams with holes, for the hugehole shrinker
+        self.shrinklist: list[ShmemInodeInfo] = []
+        self.shrinklist_lock = SpinLock(self.engine, "shmem_shrinklist_lock")
+        self.shrink_hugehole: Callable[[Machine, object], int] | None = None
+        self.SHRINK_STOP = -1
 
     def set_sysctl(self, name: str, value: int) -> int:
         from hugetmpfs.shmem.sysctl import set_sysctl

@@ -280,6 +280,24 @@ class Engine:
             self._switch_to(actor)
         return self.finding
 
+    def close(self) -> None:
+        """End every actor that has not finished (daemons parked in their loops, actors left
+        blocked by a finding) and drop the engine's references, so the machine can be
+        freed: the garbage collector cannot see through a suspended greenlet's frame."""
+        self.finding = self.finding or Finding("closed", "engine closed", self.steps, self.schedule)
+        for actor in self.actors:
+            if not actor.dead and actor.state != DONE:
+                try:
+                    actor.throw(greenlet.GreenletExit)
+                except greenlet.GreenletExit:
+                    pass
+        self.actors.clear()
+        self.runnable.clear()
+        self.waiters.clear()
+        self.timers.clear()
+        self.step_hooks.clear()
+        self.current = None
+
     def _until(self, until: Actor | Callable[[], bool] | None) -> Callable[[], bool]:
         if until is None:
             return lambda: self.live == self.live_daemons

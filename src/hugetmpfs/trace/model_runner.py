@@ -39,7 +39,10 @@ def run_model(trace: Trace) -> list[Result]:
     machine = Machine(config)
     runner = ModelRunner(machine, trace)
     task = machine.engine.spawn(runner.main, name="task", cpu=0)
-    finding = machine.engine.run(until=task)
+    try:
+        finding = machine.engine.run(until=task)
+    finally:
+        machine.engine.close()  # kswapd and other daemons would keep the machine alive
     if finding is not None:
         err = finding.details.get("exception")
         where = runner.current_op

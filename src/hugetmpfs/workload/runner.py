@@ -95,11 +95,14 @@ def run_scenario(
         for spec in sc.processes
     ]
     run.sample()
-    finding = m.engine.run(until=lambda: all(a.state == "done" for a in actors))
-    run.running = False
+    try:
+        finding = m.engine.run(until=lambda: all(a.state == "done" for a in actors))
+    finally:
+        run.running = False
+        m.engine.close()
     if finding is not None:
         raise ModelBug(f"scenario {sc.name}: {finding.kind}: {finding.message}")
-    run.series.sample(m, max(m.engine.clock))
+    run.series.sample(m, max(m.engine.clock))  # the clocks outlive close()
     run.result.virtual_ms = max(m.engine.clock) / 1e6
     run.result.wall_seconds = time.perf_counter() - start
     return run.result
