@@ -168,6 +168,89 @@ def run(scenario: str | None, out_dir: str | None, quiet: bool) -> None:
     sys.exit(_guarded(body))
 
 
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option(
+    "--strategy",
+    type=click.Choice(["random", "pct", "dfs"]),
+    default="random",
+    show_default=True,
+    help="How to choose interleavings.",
+)
+@click.option(
+    "--schedules",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Executions at most.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the first execution (random, pct).",
+)
+@click.option(
+    "--depth", type=click.IntRange(min=1), default=2, show_default=True, help="PCT's bug depth."
+)
+@click.option(
+    "--bound",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="DFS's preemption bound.",
+)
+@click.option("--variant", type=click.Choice(["v24", "v29"]), default="v24", show_default=True)
+@click.option(
+    "--disable-guard",
+    "guards",
+    multiple=True,
+    metavar="NAME",
+    help="Switch a race guard off (repeatable), e.g. base/R4.1.",
+)
+@click.option(
+    "--replay",
+    "replay_file",
+    type=click.Path(dir_okay=False),
+    help="Reproduce a finding from its schedule file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios.")
+def explore(
+    scenario: str | None,
+    strategy: str,
+    schedules: int,
+    seed: int,
+    depth: int,
+    bound: int,
+    variant: str,
+    guards: tuple[str, ...],
+    replay_file: str | None,
+    as_json: bool,
+    list_only: bool,
+) -> None:
+    """Explore interleavings of race SCENARIO, checking every invariant at every step.
+
+    Exit status 1 when something is found; the schedule is saved to findings/ for --replay.
+    """
+
+    def body() -> int:
+        from hugetmpfs.explore import cli_support
+
+        if list_only:
+            click.echo(cli_support.list_scenarios())
+            return 0
+        options = cli_support.options(strategy, schedules, seed, depth, bound, variant, guards)
+        if replay_file is not None:
+            return cli_support.replay_file(replay_file, as_json)
+        if scenario is None:
+            raise InputError("explore needs a SCENARIO (see hugetmpfs explore --list)")
+        return cli_support.explore_scenario(scenario, options, as_json)
+
+    sys.exit(_guarded(body))
+
+
 def main() -> None:
     """Entry point of the ``hugetmpfs`` script."""
     cli(prog_name="hugetmpfs")

@@ -73,6 +73,8 @@ class Engine:
         self.timeless = strategy.timeless
         self.horizon: float = INF
         self.step_hooks: list[Callable[[Engine, str], Finding | None]] = []
+        # (step, actor id, point) of every point, when a report wants the run's shape
+        self.point_log: list[tuple[int, int, str]] | None = None
         self.finding: Finding | None = None
         strategy.bind(self)
 
@@ -141,6 +143,8 @@ class Engine:
         if cur is None:
             return
         self.steps += 1
+        if self.point_log is not None:
+            self.point_log.append((self.steps, cur.aid, name))
         if self.every_point or self.clock[cur.cpu] >= self.horizon:
             cur.last_point = name
             self._decide(cur, name)

@@ -1,1 +1,3 @@
-"""The built-in race scenarios, one per race of the digests."""
+"""The built-in race scenarios.  Importing this package registers them all."""
+
+from hugetmpfs.explore.scenarios import demo as demo

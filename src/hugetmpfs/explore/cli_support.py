@@ -1,0 +1,103 @@
+"""What ``hugetmpfs explore`` does, kept out of cli.py so the command stays a thin shell."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from hugetmpfs.errors import InputError
+from hugetmpfs.explore import findings as fnd
+from hugetmpfs.explore.runner import ExploreOptions, ExploreResult, explore, replay
+from hugetmpfs.explore.scenario import REGISTRY, Scenario
+from hugetmpfs.shmem.names import GUARDS
+
+
+def _registry() -> dict[str, Scenario]:
+    import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
+
+    return REGISTRY
+
+
+def list_scenarios() -> str:
+    rows = [
+        f"{name:28} {sc.guard or '(unguarded)':18} {sc.description}"
+        for name, sc in sorted(_registry().items())
+    ]
+    return "\n".join(rows)
+
+
+def options(
+    strategy: str,
+    schedules: int,
+    seed: int,
+    depth: int,
+    bound: int,
+    variant: str,
+    guards: tuple[str, ...],
+) -> ExploreOptions:
+    for name in guards:
+        if name not in GUARDS:
+            known = ", ".join(sorted(GUARDS)) or "none yet"
+            raise InputError(f"unknown guard {name!r} (known: {known})")
+    return ExploreOptions(strategy, schedules, seed, depth, bound, variant, tuple(guards))
+
+
+def scenario_named(name: str) -> Scenario:
+    registry = _registry()
+    if name not in registry:
+        raise InputError(f"unknown scenario {name!r} (see hugetmpfs explore --list)")
+    return registry[name]
+
+
+def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
+    f = result.found.finding if result.found else None
+    return {
+        "scenario": result.scenario.name,
+        "guard": result.scenario.guard,
+        "strategy": result.options.strategy,
+        "executions": result.executions,
+        "steps": result.steps,
+        "found": f is not None,
+        "finding": None
+        if f is None
+        else {"kind": f.kind, "message": f.message.splitlines()[0], "step": f.step},
+        "schedule_file": path,
+        "exhausted": result.exhausted,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def explore_scenario(name: str, opts: ExploreOptions, as_json: bool) -> int:
+    result = explore(scenario_named(name), opts)
+    path = fnd.save_finding(result) if result.found else None
+    if as_json:
+        click.echo(json.dumps(_summary(result, path)))
+    else:
+        click.echo(fnd.report(result, path))
+    return 1 if result.found else 0
+
+
+def replay_file(path: str, as_json: bool) -> int:
+    data = fnd.load_finding(path)
+    sc = scenario_named(data.get("scenario", ""))
+    fnd.check_compatible(path, data, sc)
+    opts = ExploreOptions(
+        data["strategy"],
+        1,
+        data["seed"],
+        variant=data["variant"],
+        guards_off=tuple(data["guards_off"]),
+    )
+    run = replay(sc, fnd.schedule_of(data).decisions, opts)
+    got = list(run.finding.signature()) if run.finding else None
+    same = got == data["finding"]["signature"]
+    if as_json:
+        click.echo(json.dumps({"reproduced": same, "signature": got}))
+    else:
+        verdict = "reproduced" if same else f"NOT reproduced (got {got})"
+        click.echo(f"{data['finding']['kind']}: {data['finding']['message'].splitlines()[0]}")
+        click.echo(f"{verdict}")
+        click.echo(fnd.diagram(run))
+    return 1 if run.finding else 0

@@ -1,0 +1,150 @@
+"""The exploration driver: run a scenario under a strategy, execution after execution,
+checking every invariant at every step, until a finding or the budget is spent.
+
+A finding comes back with its schedule, which :func:`replay` reproduces exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hugetmpfs.check import check_machine, step_hook
+from hugetmpfs.errors import InputError
+from hugetmpfs.shmem.machine import Machine
+from hugetmpfs.sim import RandomStrategy, ReplayStrategy
+from hugetmpfs.sim.schedule import Finding
+from hugetmpfs.sim.strategy.dfs import DFSStrategy
+from hugetmpfs.sim.strategy.pct import PCTStrategy
+
+if TYPE_CHECKING:
+    from hugetmpfs.explore.scenario import Scenario
+    from hugetmpfs.sim.schedule import Decision
+    from hugetmpfs.sim.strategy.base import Strategy
+
+STRATEGIES = ("random", "pct", "dfs")
+
+
+@dataclass(frozen=True)
+class ExploreOptions:
+    """How to explore; each field is a command-line flag of ``hugetmpfs explore``."""
+
+    strategy: str = "random"  # --strategy: random, pct or dfs
+    schedules: int = 1000  # --schedules: executions at most
+    seed: int = 0  # --seed: of the first execution (random, pct)
+    depth: int = 2  # --depth: PCT's bug depth d
+    bound: int = 2  # --bound: DFS's preemption bound
+    variant: str = "v24"  # --variant
+    guards_off: tuple[str, ...] = ()  # --disable-guard, repeatable
+    invariants: bool = True  # --no-invariants turns the per-step checks off
+    fast_invariants: bool = False  # --fast-invariants: only the cheap ones at every step
+
+
+@dataclass
+class Execution:
+    """One run of a scenario: its finding (or None) and what it looked like."""
+
+    finding: Finding | None
+    steps: int
+    seed: int
+    point_log: list[tuple[int, int, str]]
+    actors: list[tuple[int, str, int]]  # (id, name, cpu)
+
+
+@dataclass
+class ExploreResult:
+    scenario: Scenario
+    options: ExploreOptions
+    executions: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    found: Execution | None = None
+    found_at: int | None = None  # which execution (1-based) found it
+    exhausted: bool = False  # DFS searched every schedule within its bound
+    actors: int = 0
+    k: int = 0  # PCT's final estimate of the steps per execution
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def make_strategy(options: ExploreOptions) -> Strategy:
+    if options.strategy == "random":
+        return RandomStrategy(options.seed, executions=options.schedules)
+    if options.strategy == "pct":
+        return PCTStrategy(options.seed, options.depth, executions=options.schedules)
+    if options.strategy == "dfs":
+        return DFSStrategy(options.bound, max_executions=options.schedules)
+    raise InputError(f"unknown strategy {options.strategy!r} (one of: {', '.join(STRATEGIES)})")
+
+
+def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: int = 0) -> Execution:
+    """One execution of *sc* under *strategy* (already told of the new execution)."""
+    m = Machine(sc.config(options.variant, options.guards_off, seed), strategy)
+    engine = m.engine
+    engine.max_steps = sc.max_steps
+    m.mount(sc.mount_huge, sc.mount_size)
+    if options.invariants:
+        engine.step_hooks.append(step_hook(m, fast=options.fast_invariants))
+    engine.point_log = []
+    end_check = sc.setup(m)
+    try:
+        finding = engine.run()
+        if finding is None:
+            finding = _end_checks(m, end_check, options.invariants)
+        actors = [(a.aid, a.name, a.cpu) for a in engine.actors]
+    finally:
+        log = engine.point_log or []
+        engine.close()
+    return Execution(finding, engine.steps, seed, log, actors)
+
+
+def _end_checks(m: Machine, end_check: object, invariants: bool) -> Finding | None:
+    problems = end_check(m) if callable(end_check) else []
+    if problems:
+        return Finding(
+            "oracle",
+            problems[0],
+            m.engine.steps,
+            m.engine.schedule,
+            details={"name": "end_check", "problems": problems},
+        )
+    if invariants:
+        violations = check_machine(m)
+        if violations:
+            v = violations[0]
+            return Finding(
+                "invariant",
+                f"invariant {v.name} violated at the end: {v.message}",
+                m.engine.steps,
+                m.engine.schedule,
+                details={"name": v.name},
+            )
+    return None
+
+
+def explore(sc: Scenario, options: ExploreOptions) -> ExploreResult:
+    """Run executions until a finding or the budget is spent."""
+    strategy = make_strategy(options)
+    result = ExploreResult(sc, options)
+    start = time.perf_counter()
+    while result.executions < options.schedules:
+        seed = strategy.new_execution()
+        if seed is None:
+            result.exhausted = isinstance(strategy, DFSStrategy) and strategy.exhausted
+            break
+        run = run_once(sc, strategy, options, seed)
+        result.executions += 1
+        result.steps += run.steps
+        result.actors = max(result.actors, len(run.actors))
+        if run.finding is not None:
+            result.found, result.found_at = run, result.executions
+            break
+    result.seconds = time.perf_counter() - start
+    if isinstance(strategy, PCTStrategy):
+        result.k = strategy.k
+    return result
+
+
+def replay(sc: Scenario, decisions: list[Decision], options: ExploreOptions) -> Execution:
+    """Run *sc* once more, following a recorded schedule exactly."""
+    return run_once(sc, ReplayStrategy(decisions), options)
