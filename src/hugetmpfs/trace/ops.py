@@ -63,10 +63,7 @@ class OpSpec:
     results: tuple[str, ...] = ()  # extra fields of a successful result, in order
 
     def field(self, name: str) -> Field | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        return _FIELDS[self.name].get(name)
 
 
 INT64_MIN = -(1 << 63)
@@ -231,6 +228,9 @@ MODEL_OPS: tuple[OpSpec, ...] = (
 )
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in TABLE_OPS + MODEL_OPS}
+_FIELDS: dict[str, dict[str, Field]] = {
+    spec.name: {f.name: f for f in spec.fields} for spec in OPS.values()
+}
 
 #: Defaults of the ``machine`` line (DESIGN.md §3.4).
 MACHINE_DEFAULTS = {
