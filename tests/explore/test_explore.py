@@ -80,3 +80,24 @@ def test_pct_bound_is_reported() -> None:
     pct = PCTStrategy(depth=2)
     pct.new_execution()
     assert 0 < pct.bound(actors=2) <= 1
+
+
+def test_shrinking_keeps_the_finding_and_makes_it_smaller() -> None:
+    sc = REGISTRY["demo-lock-order-noisy"]
+    raw = explore(sc, ExploreOptions("random", 500, seed=2, shrink=False))
+    small = explore(sc, ExploreOptions("random", 500, seed=2))
+    assert raw.found is not None
+    assert small.found is not None
+    f_raw, f_small = raw.found.finding, small.found.finding
+    assert f_raw is not None
+    assert f_small is not None
+    assert f_small.signature() == f_raw.signature()
+    key = (f_small.schedule.preemptions(), f_small.step)
+    assert key <= (f_raw.schedule.preemptions(), f_raw.step)
+    # A deadlock is declared once the bystander has finished too, so steps barely move;
+    # the preemptions are what shrinking removes (one is needed: A must stop between locks).
+    assert f_raw.schedule.preemptions() > 2
+    assert f_small.schedule.preemptions() <= 2
+    again = replay(sc, f_small.schedule.decisions, small.options)  # strict replay
+    assert again.finding is not None
+    assert again.finding.signature() == f_small.signature()

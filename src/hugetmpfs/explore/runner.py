@@ -38,6 +38,7 @@ class ExploreOptions:
     variant: str = "v24"  # --variant
     guards_off: tuple[str, ...] = ()  # --disable-guard, repeatable
     invariants: bool = True  # --no-invariants turns the per-step checks off
+    shrink: bool = True  # --no-shrink keeps the schedule as found
     fast_invariants: bool = False  # --fast-invariants: only the cheap ones at every step
 
 
@@ -64,6 +65,7 @@ class ExploreResult:
     exhausted: bool = False  # DFS searched every schedule within its bound
     actors: int = 0
     k: int = 0  # PCT's final estimate of the steps per execution
+    shrunk_from: int | None = None  # the found schedule's steps, when shrinking shortened it
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -138,6 +140,12 @@ def explore(sc: Scenario, options: ExploreOptions) -> ExploreResult:
         result.actors = max(result.actors, len(run.actors))
         if run.finding is not None:
             result.found, result.found_at = run, result.executions
+            if options.shrink:
+                from hugetmpfs.explore.shrink import shrink
+
+                small = shrink(sc, run, options)
+                result.found = small.run
+                result.shrunk_from = small.original_steps
             break
     result.seconds = time.perf_counter() - start
     if isinstance(strategy, PCTStrategy):

@@ -71,3 +71,28 @@ def trylock(m: Machine) -> object:
         return [] if sorted(done) == ["A", "B"] else [f"tasks finished: {done}"]
 
     return end_check
+
+
+@scenario("demo-lock-order-noisy", guard=None, cpus=3)
+def lock_order_noisy(m: Machine) -> object:
+    """demo-lock-order with a third task busy beside them: long schedules to shrink."""
+    m.engine.lockdep = False
+    a, b = _two_pages(m)
+
+    def take(first: int, second: int) -> None:
+        for _ in range(3):
+            m.engine.point("demo:before")
+        lock_page(m, first)
+        m.engine.point("demo:between_locks")
+        lock_page(m, second)
+        unlock_page(m, second)
+        unlock_page(m, first)
+
+    def busy() -> None:
+        for _ in range(40):
+            m.engine.point("demo:busy")
+
+    m.engine.spawn(take, a, b, name="task A", cpu=0)
+    m.engine.spawn(take, b, a, name="task B", cpu=1)
+    m.engine.spawn(busy, name="bystander", cpu=2)
+    return _free(a, b)

@@ -28,9 +28,14 @@ class ReplayStrategy:
 
     timeless = True
 
-    def __init__(self, decisions: Sequence[Decision], every_point: bool = True) -> None:
+    def __init__(
+        self, decisions: Sequence[Decision], every_point: bool = True, lenient: bool = False
+    ) -> None:
         self.decisions = list(decisions)
         self.every_point = every_point
+        # Lenient replay (shrinking): the recorded answers are preferences; where one cannot
+        # be followed the default is taken instead of refusing.
+        self.lenient = lenient
         self.pos = 0
         self._started = False
 
@@ -48,6 +53,8 @@ class ReplayStrategy:
             return None
         d = self.decisions[self.pos]
         self.pos += 1
+        if self.lenient:
+            return d if d.kind == kind else None
         if d.kind != kind or d.point != point:
             raise ReplayDivergedError(
                 f"decision {self.pos - 1}: schedule has {d.point!r}, the run is at {point!r}"
@@ -59,6 +66,8 @@ class ReplayStrategy:
         if d is None:
             return current if current in runnable else runnable[0]
         if d.value not in runnable:
+            if self.lenient:
+                return current if current in runnable else runnable[0]
             raise ReplayDivergedError(
                 f"decision {self.pos - 1} at {point!r}: actor {d.value} is not runnable "
                 f"(runnable: {list(runnable)})"
@@ -70,6 +79,8 @@ class ReplayStrategy:
         if d is None:
             return 0
         if not 0 <= d.value < n:
+            if self.lenient:
+                return 0
             raise ReplayDivergedError(
                 f"decision {self.pos - 1}: choice {d.value} not in range({n})"
             )
