@@ -215,6 +215,13 @@ def run(scenario: str | None, out_dir: str | None, quiet: bool) -> None:
     type=click.Path(dir_okay=False),
     help="Reproduce a finding from its schedule file.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes for random and PCT (same results as one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios.")
 def explore(
@@ -227,6 +234,7 @@ def explore(
     variant: str,
     guards: tuple[str, ...],
     replay_file: str | None,
+    workers: int,
     as_json: bool,
     list_only: bool,
 ) -> None:
@@ -246,7 +254,7 @@ def explore(
             return cli_support.replay_file(replay_file, as_json)
         if scenario is None:
             raise InputError("explore needs a SCENARIO (see hugetmpfs explore --list)")
-        return cli_support.explore_scenario(scenario, options, as_json)
+        return cli_support.explore_scenario(scenario, options, as_json, workers)
 
     sys.exit(_guarded(body))
 

@@ -101,3 +101,18 @@ def test_shrinking_keeps_the_finding_and_makes_it_smaller() -> None:
     again = replay(sc, f_small.schedule.decisions, small.options)  # strict replay
     assert again.finding is not None
     assert again.finding.signature() == f_small.signature()
+
+
+def test_workers_give_the_serial_result() -> None:
+    sc = REGISTRY["demo-lock-order-noisy"]
+    for strategy in ("random", "pct"):
+        serial = explore(sc, ExploreOptions(strategy, 300, seed=11))
+        parallel = explore(sc, ExploreOptions(strategy, 300, seed=11), workers=2)
+        assert parallel.found_at == serial.found_at
+        assert parallel.steps == serial.steps
+        assert parallel.executions == serial.executions
+        assert parallel.found is not None
+        assert serial.found is not None
+        assert parallel.found.finding is not None
+        assert serial.found.finding is not None
+        assert parallel.found.finding.schedule.to_json() == serial.found.finding.schedule.to_json()

@@ -69,8 +69,8 @@ def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
     }
 
 
-def explore_scenario(name: str, opts: ExploreOptions, as_json: bool) -> int:
-    result = explore(scenario_named(name), opts)
+def explore_scenario(name: str, opts: ExploreOptions, as_json: bool, workers: int = 1) -> int:
+    result = explore(scenario_named(name), opts, workers)
     path = fnd.save_finding(result) if result.found else None
     if as_json:
         click.echo(json.dumps(_summary(result, path)))

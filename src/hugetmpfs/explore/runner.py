@@ -7,7 +7,7 @@ A finding comes back with its schedule, which :func:`replay` reproduces exactly.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from hugetmpfs.check import check_machine, step_hook
@@ -124,8 +124,11 @@ def _end_checks(m: Machine, end_check: object, invariants: bool) -> Finding | No
     return None
 
 
-def explore(sc: Scenario, options: ExploreOptions) -> ExploreResult:
-    """Run executions until a finding or the budget is spent."""
+def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreResult:
+    """Run executions until a finding or the budget is spent (in *workers* processes for
+    random and PCT, with the same result as one)."""
+    if workers > 1 and options.strategy in ("random", "pct") and options.schedules > 1:
+        return _explore_parallel(sc, options, workers)
     strategy = make_strategy(options)
     result = ExploreResult(sc, options)
     start = time.perf_counter()
@@ -156,3 +159,33 @@ def explore(sc: Scenario, options: ExploreOptions) -> ExploreResult:
 def replay(sc: Scenario, decisions: list[Decision], options: ExploreOptions) -> Execution:
     """Run *sc* once more, following a recorded schedule exactly."""
     return run_once(sc, ReplayStrategy(decisions), options)
+
+
+def _explore_parallel(sc: Scenario, options: ExploreOptions, workers: int) -> ExploreResult:
+    from hugetmpfs.explore.parallel import parallel_outcomes
+
+    start = time.perf_counter()
+    first = explore(sc, replace(options, schedules=1))  # calibrates PCT's k
+    if first.found is not None:
+        first.options = options
+        return first
+    # PCT's k, as the serial run fixes it after its first execution.
+    k = max(PCTStrategy().k, first.steps) if options.strategy == "pct" else 0
+    outcomes = parallel_outcomes(sc, options, workers, k)
+    result = ExploreResult(sc, options, executions=1 + len(outcomes), actors=first.actors, k=k)
+    result.steps = first.steps + sum(steps for _, steps, _ in outcomes)
+    found = next((o for o in outcomes if o[2]), None)
+    if found is not None:  # rerun that execution here, exactly, for its schedule
+        from hugetmpfs.explore.parallel import _strategy
+
+        strategy = _strategy(options, found[0], k)
+        seed = strategy.new_execution()
+        run = run_once(sc, strategy, options, seed or 0)
+        result.found, result.found_at = run, found[0] + 1
+        if options.shrink:
+            from hugetmpfs.explore.shrink import shrink
+
+            small = shrink(sc, run, options)
+            result.found, result.shrunk_from = small.run, small.original_steps
+    result.seconds = time.perf_counter() - start
+    return result

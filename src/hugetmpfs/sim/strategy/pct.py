@@ -8,8 +8,9 @@ initial priority).  A bug of depth d among n actors in k steps is found with pro
 least 1 / (n * k^(d-1)) per execution.
 
 Field invariants, checked by asserts: priorities are distinct; change points are distinct
-and within [1, k].  *k* adapts: it is the longest execution seen so far (at least the
-initial guess), as Shuttle's implementation does.
+and within [1, k].  *k* adapts once: after the first execution it becomes that execution's
+length (if longer than the guess) and stays, so execution i depends only on (seed, i, k) and
+executions can run in parallel with the same results as in series.
 """
 
 from __future__ import annotations
@@ -30,14 +31,19 @@ class PCTStrategy:
     timeless = True
 
     def __init__(
-        self, seed: int = 0, depth: int = 2, executions: int | None = 1, k_guess: int = 200
+        self,
+        seed: int = 0,
+        depth: int = 2,
+        executions: int | None = 1,
+        k_guess: int = 200,
+        first: int = 0,
     ) -> None:
         if depth < 1:
             raise ValueError("PCT depth must be >= 1")
         self.seed = seed
         self.depth = depth
         self.executions = executions
-        self.count = 0
+        self.count = first  # executions before *first* ran elsewhere (a parallel worker)
         self.k = k_guess
         self.rng = random.Random(seed)
         self.priorities: dict[int, int] = {}
@@ -47,8 +53,8 @@ class PCTStrategy:
     def new_execution(self) -> int | None:
         if self.executions is not None and self.count >= self.executions:
             return None
-        if self.steps > self.k:
-            self.k = self.steps  # the longest execution so far
+        if self.count == 1 and self.steps > self.k:
+            self.k = self.steps  # calibrated on the first execution, then fixed
         seed = self.seed + self.count
         self.count += 1
         self.rng = random.Random(seed)

@@ -21,10 +21,10 @@ class RandomStrategy:
     every_point = True
     timeless = True
 
-    def __init__(self, seed: int = 0, executions: int | None = 1) -> None:
+    def __init__(self, seed: int = 0, executions: int | None = 1, first: int = 0) -> None:
         self.seed = seed
         self.executions = executions
-        self.count = 0
+        self.count = first  # executions before *first* ran elsewhere (a parallel worker)
         self.rng = random.Random(seed)
 
     def new_execution(self) -> int | None:
