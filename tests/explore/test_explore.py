@@ -116,3 +116,14 @@ def test_workers_give_the_serial_result() -> None:
         assert parallel.found.finding is not None
         assert serial.found.finding is not None
         assert parallel.found.finding.schedule.to_json() == serial.found.finding.schedule.to_json()
+
+
+def test_a_finding_comes_with_a_chrome_trace(tmp_path: Path) -> None:
+    result = explore(LOCK_ORDER, ExploreOptions("pct", 500, seed=0))
+    path = save_finding(result, str(tmp_path))
+    trace = json.loads(
+        (tmp_path / path.rsplit("/", 1)[1].replace(".json", ".trace.json")).read_text()
+    )
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
+    assert {"task A (cpu0)", "task B (cpu1)"} <= names
+    assert any(e["ph"] == "X" for e in trace["traceEvents"])

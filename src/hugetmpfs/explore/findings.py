@@ -53,10 +53,56 @@ def save_finding(result: ExploreResult, directory: str = "findings") -> str:
             with open(path, "x") as f:  # never overwrite an earlier finding
                 json.dump(data, f, indent=1)
                 f.write("\n")
+            with open(path.removesuffix(".json") + ".trace.json", "w") as f:
+                json.dump(chrome_trace(run), f)
             return path
         except FileExistsError:
             continue
     raise InputError(f"{directory}: too many findings already")
+
+
+def chrome_trace(run: Execution) -> dict[str, Any]:
+    """The run as Chrome trace events (open in Perfetto or chrome://tracing): one thread per
+    actor, one slice per stretch of consecutive points, one microsecond per step."""
+    events: list[dict[str, Any]] = [
+        {
+            "ph": "M",
+            "name": "thread_name",
+            "pid": 1,
+            "tid": aid,
+            "args": {"name": f"{name} (cpu{cpu})"},
+        }
+        for aid, name, cpu in run.actors
+    ]
+    stretch: list[tuple[int, int, str]] = []
+    for entry in [*run.point_log, (0, -1, "")]:
+        if stretch and entry[1] != stretch[0][1]:
+            first, last = stretch[0], stretch[-1]
+            events.append(
+                {
+                    "ph": "X",
+                    "pid": 1,
+                    "tid": first[1],
+                    "ts": first[0],
+                    "dur": last[0] - first[0] + 1,
+                    "name": first[2],
+                    "args": {"points": [p for _, _, p in stretch]},
+                }
+            )
+            stretch = []
+        stretch.append(entry)
+    if run.finding is not None:
+        events.append(
+            {
+                "ph": "i",
+                "pid": 1,
+                "tid": 0,
+                "ts": run.finding.step,
+                "s": "g",
+                "name": f"{run.finding.kind}: {run.finding.message.splitlines()[0]}",
+            }
+        )
+    return {"traceEvents": events, "displayTimeUnit": "ns"}
 
 
 def load_finding(path: str) -> dict[str, Any]:
