@@ -224,6 +224,12 @@ def run(scenario: str | None, out_dir: str | None, quiet: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios.")
+@click.option(
+    "--self-test",
+    "self_test",
+    is_flag=True,
+    help="Every guard off must be found, all guards on must not (DFS).",
+)
 def explore(
     scenario: str | None,
     strategy: str,
@@ -237,6 +243,7 @@ def explore(
     workers: int,
     as_json: bool,
     list_only: bool,
+    self_test: bool,
 ) -> None:
     """Explore interleavings of race SCENARIO, checking every invariant at every step.
 
@@ -252,6 +259,8 @@ def explore(
         options = cli_support.options(strategy, schedules, seed, depth, bound, variant, guards)
         if replay_file is not None:
             return cli_support.replay_file(replay_file, as_json)
+        if self_test:
+            return cli_support.self_test(options, as_json)
         if scenario is None:
             raise InputError("explore needs a SCENARIO (see hugetmpfs explore --list)")
         return cli_support.explore_scenario(scenario, options, as_json, workers)

@@ -127,3 +127,27 @@ def test_a_finding_comes_with_a_chrome_trace(tmp_path: Path) -> None:
     names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
     assert {"task A (cpu0)", "task B (cpu1)"} <= names
     assert any(e["ph"] == "X" for e in trace["traceEvents"])
+
+
+def test_self_test_rows_follow_the_json_contract() -> None:
+    from hugetmpfs.explore.selftest import self_test_one
+
+    base = ExploreOptions("dfs", 2000, bound=2)
+    keys = {
+        "scenario",
+        "guard",
+        "guard_off_found",
+        "guard_on_found",
+        "schedules_to_first",
+        "seconds",
+    }
+    deadlock = self_test_one(LOCK_ORDER, base)
+    assert set(deadlock) == keys
+    assert deadlock["guard"] is None
+    assert deadlock["guard_off_found"] is None
+    assert deadlock["guard_on_found"] is True
+    assert isinstance(deadlock["schedules_to_first"], int)
+    clean = self_test_one(TRYLOCK, base)
+    assert clean["guard_on_found"] is False
+    assert clean["schedules_to_first"] is None
+    assert isinstance(clean["seconds"], float)

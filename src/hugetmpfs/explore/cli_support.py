@@ -101,3 +101,14 @@ def replay_file(path: str, as_json: bool) -> int:
         click.echo(f"{verdict}")
         click.echo(fnd.diagram(run))
     return 1 if run.finding else 0
+
+
+def self_test(opts: ExploreOptions, as_json: bool) -> int:
+    from dataclasses import replace
+
+    from hugetmpfs.explore import selftest
+
+    base = replace(opts, strategy="dfs") if opts.strategy == "random" else opts
+    rows, ok = selftest.self_test(base)
+    click.echo(json.dumps(rows) if as_json else selftest.table(rows))
+    return 0 if ok else 1
