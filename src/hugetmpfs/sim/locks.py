@@ -122,7 +122,15 @@ def _held_push(actor: Actor | None, cls: LockClass, what: Any) -> None:
 def _held_pop(actor: Actor | None, cls: LockClass, what: Any) -> None:
     if actor is None:
         return
-    for i in range(len(actor.held) - 1, -1, -1):
+    held = actor.held
+    if held:  # the usual case: releasing the innermost lock
+        c, w = held[-1]
+        if c is cls and w == what:
+            held.pop()
+            if not cls.sleeping:
+                actor.preempt_count -= 1
+            return
+    for i in range(len(held) - 1, -1, -1):
         c, w = actor.held[i]
         if c is cls and w == what:  # page locks are held by pfn, an int
             del actor.held[i]
@@ -200,7 +208,17 @@ class Mutex(SpinLock):
 class RWSem:
     """A reader-writer semaphore; waiting writers hold off new readers, as in Linux."""
 
-    __slots__ = ("cls", "engine", "name", "readers", "writer", "writers_waiting")
+    __slots__ = (
+        "_at_down_read",
+        "_at_down_write",
+        "_at_trylock",
+        "cls",
+        "engine",
+        "name",
+        "readers",
+        "writer",
+        "writers_waiting",
+    )
 
     def __init__(self, engine: Engine, cls: str, name: str = "") -> None:
         self.engine = engine
@@ -209,14 +227,18 @@ class RWSem:
         self.readers: list[Actor | None] = []
         self.writer: Actor | None = None
         self.writers_waiting = 0
+        self._at_down_read = f"down_read:{cls}"  # built once: faults take mmap_sem
+        self._at_down_write = f"down_write:{cls}"
+        self._at_trylock = f"down_write_trylock:{cls}"
 
     def __repr__(self) -> str:
         return self.name
 
     def down_read(self) -> None:
         engine = self.engine
-        engine.point(f"down_read:{self.cls.name}")
-        lockdep_acquire(engine, self.cls, self, trylock=False)
+        engine.point(self._at_down_read)
+        if engine.lockdep:
+            lockdep_acquire(engine, self.cls, self, trylock=False)
         while self.writer is not None or self.writers_waiting:
             self._wait("read")
         self.readers.append(engine.current)
@@ -224,8 +246,9 @@ class RWSem:
 
     def down_write(self) -> None:
         engine = self.engine
-        engine.point(f"down_write:{self.cls.name}")
-        lockdep_acquire(engine, self.cls, self, trylock=False)
+        engine.point(self._at_down_write)
+        if engine.lockdep:
+            lockdep_acquire(engine, self.cls, self, trylock=False)
         while self.writer is not None or self.readers:
             self.writers_waiting += 1
             try:
@@ -237,7 +260,7 @@ class RWSem:
 
     def down_write_trylock(self) -> bool:
         engine = self.engine
-        engine.point(f"down_write_trylock:{self.cls.name}")
+        engine.point(self._at_trylock)
         if self.writer is not None or self.readers:
             return False
         lockdep_acquire(engine, self.cls, self, trylock=True)
@@ -246,9 +269,11 @@ class RWSem:
         return True
 
     def up_read(self) -> None:
-        self.readers.remove(self.engine.current)
-        _held_pop(self.engine.current, self.cls, self)
-        self.engine.wake(self)
+        engine = self.engine
+        self.readers.remove(engine.current)
+        _held_pop(engine.current, self.cls, self)
+        if self in engine.waiters:
+            engine.wake(self)
 
     def up_write(self) -> None:
         if self.writer is None:
