@@ -420,5 +420,9 @@ def test_corruption_is_named(name: str, corrupt: Callable[[Rig, dict[str, int]],
 
 
 def test_every_invariant_has_a_corruption_test() -> None:
-    tested = {name for name, _ in CORRUPTIONS}
+    from test_team_lists import TEAM_LIST_CORRUPTIONS  # teams under reclaim, own rig
+    from test_teams import TEAM_CORRUPTIONS  # pmd-mapped teams, own rig
+
+    tested = {name for name, _ in CORRUPTIONS} | {name for name, _ in TEAM_LIST_CORRUPTIONS}
+    tested |= {name for name, _ in TEAM_CORRUPTIONS}
     assert set(INVARIANTS) - tested == set()

@@ -9,6 +9,8 @@ check/pages.py                  radix trees against page fields, nrpages, nrexce
                                 reference counts against the owners the census sees
 check/mappings.py               page tables against mapcounts, rss, VMAs, i_mmap
 check/counters.py               every zone counter the model maintains, recounted
+check/teams.py                  team_usage against members, pmds and ptes; huge pmds
+check/team_lists.py             teams under reclaim: LRU weights, HUGEHOLE tags, shrink list
 check/files.py                  tmpfs blocks, used_blocks, inode lifetimes; swap cache,
                                 swap slots' counts, shmem's swap entries
 check/oracle.py                 no garbage reachable by users (and the data oracle)
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from hugetmpfs.sim import Actor, Engine
 
 #: The subject modules, imported in this order: it is the order invariants run and report.
-SUBJECTS = ("lists", "pages", "mappings", "counters", "files", "oracle")
+SUBJECTS = ("lists", "pages", "mappings", "counters", "teams", "team_lists", "files", "oracle")
 for _subject in SUBJECTS:
     import_module(f"hugetmpfs.check.{_subject}")
 

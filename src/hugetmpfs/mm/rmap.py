@@ -14,7 +14,8 @@ anon_vma's rwsem (the same lockdep class, as both sit at the same place in rmap.
 then the pte lock.
 
 Models: mm/rmap.c (v4.6-rc2; patches 08 and 15 of 31): anon_vma_prepare, page_add_file_rmap,
-page_remove_rmap, page_add_new_anon_rmap, page_check_address, try_to_unmap(_one),
+page_remove_rmap, page_add_new_anon_rmap, page_check_address, page_check_pmd (patch 08's
+page_check_address_transhuge), try_to_unmap(_one),
 page_referenced(_one), rmap_walk; include/linux/mm.h mm_counter, page_mapped.
 Differs: no migration or swap ptes (try_to_unmap fails on anonymous pages), no mlock.
 """
@@ -209,14 +210,40 @@ def page_check_address(
     return None
 
 
+def page_check_pmd(m: MemMachine, page: int, mm: MMStruct, address: int) -> HugePmd | None:
+    """The huge pmd mapping *page* at *address*, returned with the pmd lock held, or None.
+    Only a team head matches a pmd: an rmap walk for a tail never finds it.
+
+    Models: mm/rmap.c page_check_address_transhuge, its pmd half (patch 08/31).
+    Guards: base/R8.
+    """
+    pmd = address >> pmd_shift(m)
+    while True:  # again:
+        entry = mm.pmds.get(pmd)  # the lockless snapshot
+        if entry.__class__ is not HugePmd or entry.head != page:
+            return None
+        mm.page_table_lock.lock()
+        # base/R8: the pmd may have been split or zapped since the snapshot: look again.
+        if mm.pmds.get(pmd) is entry:
+            return entry
+        mm.page_table_lock.unlock()
+
+
 def try_to_unmap_one(m: MemMachine, page: int, vma: VMA, address: int, flags: int) -> int:
-    """Remove the pte mapping *page* at *address* of *vma*: SWAP_AGAIN to go on."""
+    """Remove the pte (or, for a team head, the huge pmd) mapping *page* at *address* of
+    *vma*: SWAP_AGAIN to go on."""
     mm = vma.mm
-    entry = mm.pmds.get(address >> pmd_shift(m))
-    if entry.__class__ is HugePmd:
-        # patch 08/31: a pmd is matched only through its head.
-        if entry.head != page:
-            return SWAP_AGAIN
+    huge = page_check_pmd(m, page, mm, address)
+    if huge is not None:
+        locked = vma.vm_flags & VM_LOCKED and not flags & TTU_IGNORE_MLOCK
+        young = not locked and huge.young and not flags & TTU_IGNORE_ACCESS
+        if young:
+            huge.young = False  # pmdp_clear_flush_young_notify: used recently, keep it
+        mm.page_table_lock.unlock()
+        if locked:
+            return SWAP_MLOCK
+        if young:
+            return SWAP_FAIL
         from hugetmpfs.mm.huge_memory import unmap_team_by_pmd
 
         unmap_team_by_pmd(m, vma, address, page)
@@ -274,6 +301,18 @@ def page_referenced(m: MemMachine, page: int, is_locked: bool = True) -> tuple[i
 
     def one(vma: VMA, address: int) -> bool:
         nonlocal referenced, vm_flags
+        huge = page_check_pmd(m, page, vma.mm, address)
+        if huge is not None:
+            locked = vma.vm_flags & VM_LOCKED
+            young = not locked and huge.young
+            if young:
+                huge.young = False  # pmdp_clear_flush_young_notify
+            vma.mm.page_table_lock.unlock()
+            if locked:
+                vm_flags |= VM_LOCKED
+                return False
+            referenced += bool(young and not vma.vm_flags & VM_SEQ_READ)
+            return True
         found = page_check_address(m, page, vma.mm, address)
         if found is None:
             return True

@@ -32,6 +32,7 @@ from hugetmpfs.mm.page_flags import (
     PG_dirty,
     PG_locked,
     PG_lru,
+    PG_mlocked,
     PG_reclaim,
     PG_referenced,
     PG_swapbacked,
@@ -41,6 +42,7 @@ from hugetmpfs.mm.page_flags import (
     PG_writeback,
 )
 from hugetmpfs.mm.page_ref import page_ref_freeze
+from hugetmpfs.mm.pageteam import clear_lru_weight, hpage_nr_pages, inc_lru_weight, team_head
 from hugetmpfs.mm.swap import (
     LRU_ACTIVE_ANON,
     LRU_INACTIVE_ANON,
@@ -49,6 +51,7 @@ from hugetmpfs.mm.swap import (
     lru_add_drain,
     page_lru,
     put_page,
+    update_lru_size,
 )
 from hugetmpfs.mm.swap_state import __delete_from_swap_cache
 from hugetmpfs.mm.swapfile import nr_swap_pages, swapcache_free
@@ -223,7 +226,7 @@ def shrink_active_list(m: MemMachine, nr: int) -> None:
         pages = isolate_lru_pages(m, nr, LRU_ACTIVE_ANON)
     for page in pages:
         m.flags[page] &= ~(PG_active | PG_referenced)
-    putback_inactive_pages(m, pages)
+    _putback_pages(m, pages, from_inactive=False)  # move_active_pages_to_lru
 
 
 def shrink_inactive_list(m: MemMachine, nr: int, kswapd: bool) -> int:
@@ -238,14 +241,59 @@ def shrink_inactive_list(m: MemMachine, nr: int, kswapd: bool) -> int:
 
 
 def putback_inactive_pages(m: MemMachine, pages: list[int]) -> None:
-    """Return isolated pages to their lists and drop the isolation references."""
+    """Return the pages shrink_page_list kept to their lists and drop the isolation
+    references; a team tail kept inactive gives its LRU weight to its head (patch 13/31).
+
+    Models: mm/vmscan.c putback_inactive_pages (v4.6-rc2, patch 13/31).
+    """
+    _putback_pages(m, pages, from_inactive=True)
+
+
+def _putback_pages(m: MemMachine, pages: list[int], from_inactive: bool) -> None:
     with m.lru_lock:
         for page in pages:
+            if not page_evictable(m, page):
+                m.flags[page] |= PG_unevictable
+            elif from_inactive and m.flags[page] & PG_team and not m.flags[page] & PG_active:
+                _team_putback(m, page)
             m.flags[page] |= PG_lru
             add_page_to_lru_list(m, page, page_lru(m, page))
     m.vmstat.zone[NR_ISOLATED_ANON] -= len(pages)
     for page in pages:
         put_page(m, page)
+
+
+def _team_putback(m: MemMachine, page: int) -> None:
+    """Under lru_lock: a team page that reclaim kept.  A tail whose team lives is parked on
+    the Unevictable list with weight 0, its weight moving to the head; anything else is
+    activated, the traditional fate of a redirtied page (patch 13/31)."""
+    head = team_head(m, page)
+    mapping = m.mappings[m.mapping[page]]  # READ_ONCE(page->mapping)
+    transferring = False
+    if page != head and mapping is not None:
+        with mapping.tree_lock:
+            # base/R13.1: a disbander resets the head's usage and clears PageTeam under
+            # tree_lock; weight given to a head no longer a team would be lost, and the
+            # tail stranded at weight 0.
+            if m.flags[head] & PG_team or not m.guard_on("base/R13.1"):
+                inc_lru_weight(m, head)
+                transferring = True
+    if transferring:
+        if m.flags[head] & PG_lru:
+            update_lru_size(m, page_lru(m, head), 1)
+        m.flags[page] |= PG_unevictable
+        clear_lru_weight(m, page)
+    else:
+        m.flags[page] |= PG_active
+
+
+def page_evictable(m: MemMachine, page: int) -> bool:
+    """Whether a page may go on an evictable list: not mlocked, and not a team tail that
+    gave its weight to its head (patch 13/31: weight 0 means held as part of a team).
+
+    Models: mm/vmscan.c page_evictable (v4.6-rc2, patch 13/31).
+    """
+    return not m.flags[page] & PG_mlocked and hpage_nr_pages(m, page) != 0
 
 
 def shrink_page_list(
@@ -277,7 +325,7 @@ def _reclaim_one(m: MemMachine, page: int, ignore_references: bool) -> bool:
     if not trylock_page(m, page):
         return False
     flags = m.flags[page]
-    keep = flags & (PG_writeback | PG_unevictable | PG_team) or not flags & PG_swapbacked
+    keep = flags & (PG_writeback | PG_unevictable) or not flags & PG_swapbacked
     if not keep and getattr(m.mappings[m.mapping[page]], "is_anon", False):
         keep = True
         m.flags[page] |= PG_active  # anonymous pages are not swapped in the model
@@ -288,11 +336,15 @@ def _reclaim_one(m: MemMachine, page: int, ignore_references: bool) -> bool:
         keep = True
         m.flags[page] |= PG_active
     if not keep and m.flags[page] & PG_dirty and not m.flags[page] & PG_swapcache:
-        if writeback_throttled(m):
-            unlock_page(m, page)  # enough is being written already: keep it for later
+        # Enough is being written already: keep it for later.  Not a team page: writepage
+        # only redirties a tail whose head is in use, and keeping one here would park it.
+        if not m.flags[page] & PG_team and writeback_throttled(m):
+            unlock_page(m, page)
             return False
         m.flags[page] |= PG_reclaim  # rotate it to the tail when its write completes
         result = pageout(m, page)
+        if result in (PAGE_ACTIVATE, PAGE_KEEP):
+            m.flags[page] &= ~PG_reclaim  # not under writeback after all
         if result == PAGE_ACTIVATE:
             m.flags[page] |= PG_active
         if m.flags[page] & PG_locked:
@@ -332,8 +384,8 @@ def pageout(m: MemMachine, page: int) -> int:
         return PAGE_KEEP
     m.flags[page] &= ~PG_dirty  # clear_page_dirty_for_io
     ret = m.writepage(m, page, mapping)
-    if ret == PAGE_ACTIVATE:
-        return PAGE_ACTIVATE
+    if ret in (PAGE_ACTIVATE, PAGE_KEEP):
+        return ret  # KEEP: redirtied with for_reclaim cleared (a team tail, patch 13/31)
     return PAGE_SUCCESS
 
 
@@ -343,6 +395,8 @@ def __remove_mapping(m: MemMachine, page: int) -> bool:
     A third reference (a lookup, get_user_pages) means someone may still use it: keep it.
     A clean tmpfs page is one never written since it was zeroed: dropping it loses
     nothing, its blocks come back when shmem next recalculates the inode."""
+    if m.flags[page] & PG_team:
+        return False  # patch 05/31: a team page is never freed from under its team
     if m.flags[page] & PG_swapcache:
         if not page_ref_freeze(m, page, 2):
             return False

@@ -1,8 +1,8 @@
 """Finding, allocating and inserting tmpfs pages: shmem_getpage_gfp and its helpers.
 
-Models: mm/shmem.c (v4.6-rc2) shmem_getpage_gfp, shmem_alloc_page, shmem_add_to_page_cache,
-shmem_fault; the small-page path.  The huge-team paths of patches 04–07 (hugehint) plug in
-through ``shmem/team.py``.
+Models: mm/shmem.c (v4.6-rc2) shmem_getpage_gfp, shmem_add_to_page_cache.  The huge-team
+paths of patches 04–07 (hugehint) plug in through ``shmem/huge.py`` and ``shmem/team.py``;
+shmem_fault and its huge path are in ``shmem/fault.py``.
 
 sgp_type, ordered as the series orders it (patch 07/31 adds SGP_TEAM):
 SGP_READ < SGP_CACHE < SGP_TEAM < SGP_WRITE < SGP_FALLOC.
@@ -20,7 +20,6 @@ from hugetmpfs.mm.filemap import (
     unlock_page,
 )
 from hugetmpfs.mm.highmem import clear_highpage
-from hugetmpfs.mm.mm_types import VM_FAULT_LOCKED, VM_FAULT_OOM, VM_FAULT_SIGBUS
 from hugetmpfs.mm.page_flags import (
     PG_dirty,
     PG_referenced,
@@ -49,7 +48,7 @@ from hugetmpfs.shmem.team import (
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.filemap import AddressSpace
-    from hugetmpfs.mm.mm_types import VMA, Vmf
+    from hugetmpfs.mm.mm_types import VMA
     from hugetmpfs.shmem.machine import Machine
 
 SGP_READ, SGP_CACHE, SGP_TEAM, SGP_WRITE, SGP_FALLOC = range(5)
@@ -142,7 +141,9 @@ def shmem_getpage_gfp(
     (-errno, None).
 
     SGP_READ finds a hole as (0, None); the others allocate.  Beyond i_size only SGP_WRITE
-    and SGP_FALLOC may instantiate (and SGP_TEAM, for the team beyond EOF, patch 07/31).
+    and SGP_FALLOC may instantiate, and SGP_TEAM (patch 07/31: shmem_populate_hugeteam
+    completes a team beyond EOF), which zero-fills and marks Uptodate like SGP_CACHE and
+    always takes the hugehint path, to fill the existing team's hole.
 
     *vma* (a fault's) and *write_end* (a write's end) only inform the huge policy.
 
@@ -198,9 +199,10 @@ def _getpage_once(
     if swap is not None:
         m.vmstat.events[PGMAJFAULT] += 1
         return m.shmem_swapin(m, inode, index, swap, sgp, gfp)
-    hugehint = (
-        SHMEM_ALLOC_HUGE_PAGE if shmem_huge_enabled(m, inode, index, vma, write_end) else None
-    )
+    # SGP_TEAM fills a hole of a team that exists already, through the hugehint path:
+    # patch 03/31, a team once made needs no policy check to be completed and mapped.
+    huge = sgp == SGP_TEAM or shmem_huge_enabled(m, inode, index, vma, write_end)
+    hugehint = SHMEM_ALLOC_HUGE_PAGE if huge else None
     return _alloc_new(m, inode, mapping, index, sgp, gfp, hugehint)
 
 
@@ -276,37 +278,6 @@ def _unlock_out(m: Machine, page: int | None, error: int) -> tuple[int, None]:
         unlock_page(m, page)
         put_page(m, page)
     return error, None
-
-
-# -- faults -------------------------------------------------------------------------------
-
-
-class ShmemVmOps:
-    """shmem_vm_ops: ->fault is shmem_fault, ->map_pages the generic fault-around."""
-
-    def fault(self, m: Machine, vma: VMA, vmf: Vmf) -> int:
-        return shmem_fault(m, vma, vmf)
-
-    def map_pages(self, m: Machine, vma: VMA, vmf: Vmf, start_pgoff: int, end_pgoff: int) -> None:
-        from hugetmpfs.mm.filemap import filemap_map_pages
-
-        filemap_map_pages(m, vma, vmf, start_pgoff, end_pgoff)
-
-
-shmem_vm_ops = ShmemVmOps()
-
-
-def shmem_fault(m: Machine, vma: VMA, vmf: Vmf) -> int:
-    """->fault for tmpfs mappings: the page at vmf.pgoff, locked, or SIGBUS / OOM.
-
-    Models: mm/shmem.c shmem_fault (v4.6-rc2; the huge path of patch 07/31 in team.py).
-    """
-    inode = vma.vm_file.f_mapping.host
-    error, page = shmem_getpage_gfp(m, inode, vmf.pgoff, SGP_CACHE, inode.mapping.gfp_mask, vma)
-    if error:
-        return VM_FAULT_OOM if error == -ENOMEM else VM_FAULT_SIGBUS
-    vmf.page = page
-    return VM_FAULT_LOCKED
 
 
 def shmem_getpage(

@@ -16,6 +16,7 @@ from hugetmpfs.mm.swap_state import init_swap_cache
 from hugetmpfs.mm.swapfile import init_swap
 from hugetmpfs.mm.vmscan import init_reclaim
 from hugetmpfs.shmem.inode import HUGE_MODES, ShmemSbInfo
+from hugetmpfs.shmem.shrinker import SHRINK_STOP, shmem_hugehole_shrinker, shmem_shrink_hugehole
 from hugetmpfs.shmem.swap import shmem_free_swap, shmem_swapin_getpage, shmem_writepage
 from hugetmpfs.sim import Engine, RoundRobinStrategy, SpinLock
 
@@ -72,15 +73,16 @@ class Machine(MemMachine):
         init_reclaim(self)
         init_pressure(self)
         self.writepage = shmem_writepage
-        self.team_writepage: Callable[[Machine, int], bool] | None = None
         self.shmem_swapin = shmem_swapin_getpage
         self.shmem_free_swap = shmem_free_swap
         self.shmem_evicted = _forget_inode
         # patch 06/31: inodes that may hold teams with holes, for the hugehole shrinker
         self.shrinklist: list[ShmemInodeInfo] = []
         self.shrinklist_lock = SpinLock(self.engine, "shmem_shrinklist_lock")
-        self.shrink_hugehole: Callable[[Machine, object], int] | None = None
-        self.SHRINK_STOP = -1
+        self.SHRINK_STOP = SHRINK_STOP
+        self.shrink_hugehole: Callable[[Machine, object], int] | None = shmem_shrink_hugehole
+        self.hugehole_deferred = 0  # the shrinker's nr_deferred
+        self.shrinkers.append(shmem_hugehole_shrinker)
 
     def set_sysctl(self, name: str, value: int) -> int:
         from hugetmpfs.shmem.sysctl import set_sysctl

@@ -2,8 +2,8 @@
 
 Models: mm/shmem.c (v4.6-rc2) under CONFIG_SWAP: shmem_writepage, the swap branch of
 shmem_getpage_gfp, shmem_confirm_swap, shmem_free_swap, shmem_delete_from_page_cache; and
-free_swap_and_cache from mm/swapfile.c.  Team pages (patches 04 and 13 of 31) are handled
-in shmem/team.py before a team page can get here.
+free_swap_and_cache from mm/swapfile.c; shmem_writepage's team rules of patches 04 and 13
+of 31 (a tail waits for its head; the head disbands its team before it is swapped).
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from hugetmpfs.mm.highmem import clear_highpage
 from hugetmpfs.mm.page_flags import (
     PG_dirty,
     PG_referenced,
+    PG_swapbacked,
     PG_swapcache,
+    PG_team,
     PG_uptodate,
     PG_writeback,
 )
 from hugetmpfs.mm.page_io import swap_writepage, wait_on_page_writeback
+from hugetmpfs.mm.pageteam import team_head
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry, swp_to_radix_entry
 from hugetmpfs.mm.swap import put_page
 from hugetmpfs.mm.swap_state import (
@@ -29,7 +32,7 @@ from hugetmpfs.mm.swap_state import (
     swapin_readahead,
 )
 from hugetmpfs.mm.swapfile import get_swap_page, swap_free, swap_shmem_alloc, swapcache_free
-from hugetmpfs.mm.vmscan import PAGE_ACTIVATE, PAGE_SUCCESS
+from hugetmpfs.mm.vmscan import PAGE_ACTIVATE, PAGE_KEEP, PAGE_SUCCESS
 from hugetmpfs.mm.vmstat import NR_FILE_PAGES, NR_SHMEM
 from hugetmpfs.shmem.getpage import (
     EEXIST,
@@ -39,6 +42,7 @@ from hugetmpfs.shmem.getpage import (
     shmem_add_to_page_cache,
 )
 from hugetmpfs.shmem.inode import shmem_recalc_inode
+from hugetmpfs.shmem.team import shmem_disband_hugeteam
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.filemap import AddressSpace
@@ -51,12 +55,22 @@ ENOENT = 2
 def shmem_writepage(m: Machine, page: int, mapping: AddressSpace) -> int:
     """->writepage under reclaim: move a locked tmpfs page to the swap cache and write it.
 
-    Returns PAGE_SUCCESS (the page is now swap cache under writeback, unlocked) or
-    PAGE_ACTIVATE (redirtied, still locked: no swap space, or a team page that must wait).
+    Returns PAGE_SUCCESS (the page is now swap cache under writeback, unlocked),
+    PAGE_ACTIVATE (redirtied, still locked: no swap space, or a team that would not disband)
+    or PAGE_KEEP (redirtied, still locked: a team tail whose head is in use).
+
+    Models: mm/shmem.c shmem_writepage (v4.6-rc2; patches 04, 06 and 13 of 31).
+    Guards: base/R6.2.
     """
     inode: ShmemInodeInfo = mapping.host
-    if m.team_writepage is not None and not m.team_writepage(m, page):
-        return _redirty(m, page)
+    if m.flags[page] & PG_team:
+        head = team_head(m, page)
+        # A tail waits for its head: while the head is in use, a swapped tail would only
+        # break the team.  Redirtied with for_reclaim cleared, so it is kept but not
+        # activated, and putback_inactive_pages parks it (patch 13/31).
+        if page != head and m.flags[head] & PG_swapbacked:
+            m.flags[page] |= PG_dirty
+            return PAGE_KEEP
     if not m.swap_info.pages:
         return _redirty(m, page)
     if not m.flags[page] & PG_uptodate:
@@ -65,6 +79,14 @@ def shmem_writepage(m: Machine, page: int, mapping: AddressSpace) -> int:
     swap = get_swap_page(m)
     if not swap:
         return _redirty(m, page)
+    if m.flags[page] & PG_team:
+        # The head, or a tail of a team whose head is a hole (nothing can map it by pmd):
+        # the team goes first.  base/R6.2: only once PageTeam is clear may the swap entry
+        # go into page->private, the word that was team_usage.
+        shmem_disband_hugeteam(m, page)
+        if m.flags[page] & PG_team:  # the head's trylock failed: try again later
+            swapcache_free(m, swap)
+            return _redirty(m, page)
     if add_to_swap_cache(m, page, swap) != 0:
         swapcache_free(m, swap)
         return _redirty(m, page)

@@ -22,6 +22,7 @@ from hugetmpfs.mm.page_flags import (
     PG_active,
     PG_checked,
     PG_lru,
+    PG_mlocked,
     PG_swapbacked,
     PG_team,
     PG_unevictable,
@@ -34,11 +35,12 @@ from hugetmpfs.mm.swap import (
     LRU_UNEVICTABLE,
     add_page_to_lru_tail,
     del_page_from_lru_list,
+    isolate_lru_page,
     page_lru,
     put_page,
     update_lru_size,
 )
-from hugetmpfs.mm.vmstat import NR_SHMEM_FREEHOLES, NR_SHMEM_HUGEPAGES
+from hugetmpfs.mm.vmstat import NR_ISOLATED_ANON, NR_SHMEM_FREEHOLES, NR_SHMEM_HUGEPAGES
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.filemap import AddressSpace
@@ -148,6 +150,11 @@ def shmem_disband_hugehead(m: Machine, head: int) -> tuple[int, int]:
         m.lru_lock.lock()
     try:
         with mapping.tree_lock:
+            # base/R6.1: the shrinker holds no lock on the head, only shmem_shrinklist_lock,
+            # which eviction must take before the inode (and this tree_lock) can be freed.
+            VM_BUG_ON_PAGE(
+                getattr(mapping.host, "evicted", False), m, head, "tree_lock of an evicted inode"
+            )
             if not m.flags[head] & PG_team:
                 return -EALREADY, 0
             old = m.private[head]
@@ -178,18 +185,50 @@ def _undo_team_counts(m: Machine, head: int, mapping: AddressSpace, nr: int) -> 
         zone[NR_SHMEM_FREEHOLES] -= n - nr
 
 
-def shmem_disband_hugetails(m: Machine, head: int) -> None:
+def shmem_disband_hugetails(
+    m: Machine, head: int, pages: list[int] | None = None, nr: int = 0
+) -> int:
     """After disband_hugehead: members become ordinary pages, holes are freed cold (so the
-    buddy allocator can merge the extent back into a huge block)."""
+    buddy allocator can merge the extent back into a huge block).  Returns *nr* as left.
+
+    Three modes (patch 06/31), by *nr*:
+      ``0``   plain disband;
+      ``< 0`` the shrinker's FROM team (``-fromused``): isolate each member from its LRU
+              onto *pages* (counted in NR_ISOLATED_ANON) for migration;
+      ``> 0`` the shrinker's TO team (``fromused``): give *nr* of its holes to *pages*, as
+              targets for the FROM team's members; the other holes are freed.
+
+    Models: mm/shmem.c shmem_disband_hugetails (patches 04, 06 and 24 of 31).
+    """
+    isolated = 0
     if not m.flags[head] & PG_swapbacked:
-        _put_hole(m, head)
+        if nr > 0 and pages is not None:
+            pages.append(head)  # the head is a hole: it becomes a target
+            nr -= 1
+        else:
+            _put_hole(m, head)
+    elif nr < 0 and pages is not None and isolate_lru_page(m, head) == 0:
+        pages.append(head)
+        isolated += 1
     for page in range(head + 1, head + m.HPAGE_PMD_NR):
         if m.flags[page] & PG_team:
+            if nr < 0 and pages is not None and isolate_lru_page(m, page) == 0:
+                pages.append(page)
+                isolated += 1
             m.flags[page] &= ~PG_team
         elif m.flags[page] & PG_swapbacked:
             put_page(m, page)  # patch 24: half recovered, its cache reference keeps it
+        elif nr > 0 and pages is not None:
+            pages.append(page)
+            nr -= 1
         else:
             _put_hole(m, page)
+    if isolated:
+        m.vmstat.zone[NR_ISOLATED_ANON] += isolated
+    nr += isolated
+    # Some members may not have been isolated (off their LRU meanwhile): nr stays < 0.
+    VM_BUG_ON_PAGE(nr > 0, m, head, f"disband_hugetails: {nr} holes short")
+    return nr
 
 
 def _put_hole(m: Machine, page: int) -> None:
@@ -259,6 +298,9 @@ def _evictify_one(m: Machine, page: int) -> None:
     if not m.flags[page] & PG_lru:
         return
     VM_BUG_ON_PAGE(m.flags[page] & PG_active, m, page, "a parked tail is active")
+    if m.flags[page] & PG_mlocked:  # !page_evictable: stays on Unevictable, now weighing 1
+        update_lru_size(m, LRU_UNEVICTABLE, 1)
+        return
     m.private[page] = 0  # off the list with the weight it had, back with the weight it has
     del_page_from_lru_list(m, page, LRU_UNEVICTABLE)
     m.private[page] = m.team.TEAM_LRU_WEIGHT_ONE

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hugetmpfs.mm.mmap import huge_align_unmapped_area, mm_get_unmapped_area
+from hugetmpfs.shmem.fault import shmem_vm_ops
 from hugetmpfs.shmem.fileops import (
     SEEK_DATA,
     SEEK_HOLE,
@@ -26,7 +27,6 @@ from hugetmpfs.shmem.fileops import (
     shmem_setattr_size,
     shmem_truncate_range,
 )
-from hugetmpfs.shmem.getpage import shmem_vm_ops
 from hugetmpfs.shmem.inode import (
     MAX_LFS_FILESIZE,
     SHMEM_HUGE_NEVER,
@@ -156,9 +156,30 @@ def shmem_evict_inode(m: Machine, inode: ShmemInodeInfo) -> None:
     """The last user of an unlinked inode is gone: free its pages and swap."""
     inode.i_size = 0
     shmem_truncate_range(m, inode, 0, -1)
+    shmem_shrinklist_del(m, inode)
     inode.evicted = True
     del inode.sb.s_inodes[inode.ino]  # evict()'s inode_sb_list_del
     m.shmem_evicted(m, inode)
+
+
+def shmem_shrinklist_del(m: Machine, inode: ShmemInodeInfo) -> None:
+    """Eviction takes the inode off the hugehole shrinker's list (patch 06/31).
+
+    Guards: base/R6.1 (the shrinker disbands a chosen team holding only this lock, so the
+    inode may be freed only once it is off the list under the lock)."""
+    if not inode.on_shrinklist:
+        return
+    if not m.guard_on("base/R6.1"):
+        _shrinklist_unlink(m, inode)
+        return
+    with m.shrinklist_lock:
+        if inode.on_shrinklist:
+            _shrinklist_unlink(m, inode)
+
+
+def _shrinklist_unlink(m: Machine, inode: ShmemInodeInfo) -> None:
+    m.shrinklist.remove(inode)
+    inode.on_shrinklist = False
 
 
 # -- names --------------------------------------------------------------------------------

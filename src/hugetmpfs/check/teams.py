@@ -1,0 +1,149 @@
+"""Invariants of huge teams and their mappings (reference/hugh-series-01-22.md §4).
+
+A live team is a head H with PageTeam, read here through the census (``team_heads``).
+Its instantiated pages are counted from the page caches (the slot at ``H.index + k`` holds
+``H + k``), its pmd mappings from the page tables, and both are compared with the head's
+``team_usage`` (mm/pageteam.py).  A team's counts change under ``tree_lock`` (a member
+added, a team disbanded), its mappings under the pmd and pte locks, so each check is
+skipped while one of its locks is held.
+
+Covered elsewhere: I18 (mapcounts against ptes and pmds) by
+check/mappings.py ``page_tables_match_mapcounts``; I22 (NR_SHMEM_PMDMAPPED) and I26
+(Mapped) by check/counters.py ``vmstat_matches_recount``; I30 (MM_SHMEMPAGES per pmd) by
+``page_table_counts_match``.
+
+Models: the digest's invariants I7, I8, I9, I13–I17, I19 and I20.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hugetmpfs.check.core import STEP, Report, Violation, invariant
+from hugetmpfs.mm.page_flags import PG_checked, PG_dirty, PG_team, PG_uptodate
+
+if TYPE_CHECKING:
+    from hugetmpfs.check.core import Context
+
+PTL = ("pte_lock", "pmd_lock")
+TEAM_LOCKS = ("tree_lock", "lru_lock")
+VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
+
+
+def _members(ctx: Context) -> dict[int, int]:
+    """Live team head -> how many of its subpages are in the cache at their own index."""
+    c = ctx.census
+    nr = ctx.m.HPAGE_PMD_NR
+    heads = c.team_heads
+    out = dict.fromkeys((int(h) for h in heads), 0)
+    if not len(heads) or not len(c.cache.pfn):
+        return out
+    pfn, index = c.cache.pfn, c.cache.index
+    head = pfn - (pfn % nr)
+    own = (index % nr == pfn % nr) & np.isin(head, heads)
+    own &= (c.index[head] + pfn % nr) == index
+    own &= c.mapping[head] == c.cache.mapping_id
+    for h, count in zip(*np.unique(head[own], return_counts=True), strict=True):
+        out[int(h)] = int(count)
+    return out
+
+
+@invariant(when=STEP, locks=(*PTL, *TEAM_LOCKS), cost="census (cache, tables) per team")
+def team_usage_matches_team(ctx: Context) -> list[Violation]:
+    """For each live team: the high counter of team_usage is its instantiated pages plus
+    its pmd mappings (I7), pmd mappings are those the page tables hold (I8), the pte field
+    counts its subpages with a mapcount (I9), and it is complete exactly when all N
+    subpages are instantiated (I13); only a complete team is pmd-mapped (I7, I14)."""
+    m, c = ctx.m, ctx.census
+    t = m.team
+    n = m.HPAGE_PMD_NR
+    r = Report("team_usage_matches_team")
+    members = _members(ctx)
+    for head, nr in members.items():
+        usage = m.private[head]
+        pmds = int(c.tables.pmd_count[head])
+        span = slice(head, head + n)
+        ptes = int(np.count_nonzero(c.mapcount[span] >= 0))
+        where = f"team {head} ({t.describe(usage)}, {nr} members, {pmds} pmds, {ptes} mapped)"
+        if usage // t.TEAM_PAGE_COUNTER != nr + pmds:
+            r.add(f"{where}: high counter is not members + pmds (I7, I8)")
+        if pmds and nr != n:
+            r.add(f"{where}: an incomplete team is mapped by pmd (I7, I14)")
+        if t.team_pte_count(usage) != ptes:
+            r.add(f"{where}: pte field is not the subpages mapped (I9)")
+        if (usage >= t.TEAM_COMPLETE) != (nr == n):
+            r.add(f"{where}: TEAM_COMPLETE disagrees with the members (I13)")
+    return r.result()
+
+
+@invariant(when=STEP, locks=(*PTL, *TEAM_LOCKS), cost="census (cache, tables)")
+def huge_pmds_map_live_complete_teams(ctx: Context) -> list[Violation]:
+    """Every huge pmd maps the head of a live, complete team (I14, I16: no team is
+    disbanded while pmd-mapped), whose every subpage is in the cache at its index and not
+    free (I17), with a reference for the cache, each pte and, on the head, each pmd (I19)."""
+    m, c = ctx.m, ctx.census
+    n = m.HPAGE_PMD_NR
+    r = Report("huge_pmds_map_live_complete_teams")
+    members = _members(ctx)
+    t = c.tables
+    for head in sorted({pmd.head for _, _, pmd in t.huge}):
+        if members.get(head) != n:
+            r.add(f"a huge pmd maps pfn {head}, not a live complete team: " + m.dump_page(head))
+            continue
+        span = slice(head, head + n)
+        if np.any(c.free[span]):
+            r.add(f"team {head} is pmd-mapped but has free subpages (I17)")
+        want = 1 + t.pte_count[span] + t.pmd_count[span]
+        for page in np.flatnonzero(c.refcount[span] < want)[:4]:
+            page = head + int(page)
+            r.add(f"pmd-mapped team {head}: too few references (I19): " + m.dump_page(page))
+    return r.result()
+
+
+@invariant(when=STEP, locks=TEAM_LOCKS, cost="O(live teams × N)")
+def checked_teams_are_populated(ctx: Context) -> list[Violation]:
+    """A live team head with PageChecked is complete and every subpage is Uptodate and
+    Dirty (I15: shmem_populate_hugeteam made them so before shmem_fault set Checked)."""
+    m, c = ctx.m, ctx.census
+    n = m.HPAGE_PMD_NR
+    t = m.team
+    r = Report("checked_teams_are_populated")
+    want = PG_uptodate | PG_dirty | PG_team
+    for head in c.team_heads:
+        head = int(head)
+        if not m.flags[head] & PG_checked:
+            continue
+        if m.private[head] < t.TEAM_COMPLETE:
+            r.add(f"team {head} is Checked but incomplete ({t.describe(m.private[head])})")
+            continue
+        bad = np.flatnonzero((c.flags[head : head + n] & want) != want)
+        if len(bad):
+            r.add(
+                f"Checked team {head}: not Uptodate, Dirty, Team: "
+                + m.dump_page(head + int(bad[0]))
+            )
+    return r.result()
+
+
+@invariant(when=STEP, locks=(*PTL, *VMA_LOCKS), cost="O(huge pmds × VMAs)")
+def huge_pmds_fit_their_vmas(ctx: Context) -> list[Violation]:
+    """Every huge pmd lies wholly inside one VMA whose start is congruent with its file
+    offset modulo the huge page size, and keeps an empty deposited table (I20; that
+    nr_ptes counts it is ``page_table_counts_match``'s)."""
+    m = ctx.m
+    size = m.HPAGE_PMD_SIZE
+    r = Report("huge_pmds_fit_their_vmas")
+    for mm, addr, pmd in ctx.census.tables.huge:
+        where = f"huge pmd at {addr:#x} (head {pmd.head})"
+        vma = next((v for v in mm.vmas if v.vm_start <= addr < v.vm_end), None)
+        if vma is None or vma.vm_end < addr + size:
+            r.add(f"{where} is not inside one VMA")
+        elif (vma.vm_start - (vma.vm_pgoff << 12)) % size:
+            r.add(f"{where}: {vma!r} is not congruent with its file offset")
+        if pmd.deposited is None:
+            r.add(f"{where} has no deposited page table")
+        elif pmd.deposited.nr_present:
+            r.add(f"{where}: its deposited table maps {pmd.deposited.nr_present} ptes")
+    return r.result()
