@@ -9,6 +9,7 @@ from teamrig import N, file_with, huge_task, page_at, read_page, write_pages
 
 from hugetmpfs.check import check_machine, machine_at_rest, step_hook
 from hugetmpfs.mm import vmstat as v
+from hugetmpfs.mm.mm_types import MMStruct
 from hugetmpfs.mm.page_flags import PG_active, PG_lru, PG_swapcache, PG_team, PG_unevictable
 from hugetmpfs.mm.swap import (
     LRU_INACTIVE_ANON,
@@ -19,6 +20,7 @@ from hugetmpfs.mm.swap import (
 )
 from hugetmpfs.mm.vmscan import page_evictable, reclaim_pages
 from hugetmpfs.shmem import vfs
+from hugetmpfs.shmem.machine import Machine, MachineConfig
 from hugetmpfs.sim import RandomStrategy
 
 PUNCH = vfs.FALLOC_FL_PUNCH_HOLE | vfs.FALLOC_FL_KEEP_SIZE
@@ -147,3 +149,42 @@ def test_writepage_and_putback_vs_disband_keep_every_invariant(seed: int) -> Non
     expected = {i: bytes([(0x61 + i) & 0xFF]) * 4096 for i in (0, 1, 3, 4, 9, 10)}
     assert {i: read_page(task, fd, i) for i in expected} == expected
     assert read_page(task, fd, 2) == bytes([0x63]) * 4096
+
+
+# -- base/R13.1: the guard on => nothing found; off => the invariants name it --------------
+
+
+def _reclaim_tails(task: vfs.Task, pages: list[int]) -> None:
+    for page in pages:
+        _reclaim(task, page)
+
+
+def _punch_head(task: vfs.Task, fd: int) -> None:
+    vfs.sys_fallocate(task, fd, PUNCH, 0, 4096)  # disbands the team
+
+
+def _r13_1_run(seed: int, guards_off: tuple[str, ...]) -> str | None:
+    m = Machine(
+        MachineConfig(ram=8 << 20, swap=4 << 20, hpage_nr=N, seed=seed, guards_off=guards_off),
+        RandomStrategy(seed),
+    )
+    task = vfs.Task(m, m.mount("always", 4 << 20), MMStruct(m))
+    fd = file_with(task, "f", [0, 1, 2, 3])
+    tails = [page_at(task, fd, i) for i in (1, 2, 3)]
+    m.engine.step_hooks.append(step_hook(m))
+    m.engine.spawn(_reclaim_tails, task, tails, name="reclaim", cpu=0)
+    m.engine.spawn(_punch_head, task, fd, name="punch", cpu=1)
+    finding = m.engine.run()
+    return None if finding is None else finding.message
+
+
+def test_r13_1_weight_moved_to_a_disbanded_head_is_found_without_the_guard() -> None:
+    messages = [_r13_1_run(seed, ("base/R13.1",)) for seed in range(40)]
+    found = [msg for msg in messages if msg is not None]
+    assert found, "no schedule put the weight transfer inside the disband"
+    assert all("lru_size" in msg or "weight" in msg for msg in found), found[0]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_r13_1_guarded_weight_transfer_keeps_every_invariant(seed: int) -> None:
+    assert _r13_1_run(seed, ()) is None
