@@ -351,16 +351,16 @@ _PY_MODES: dict[str, Callable[[int, int, int], dict[str, int]]] = {
 
 
 def kernel_figure(
-    tool: KernelTool, mode: str, size: int, chunk: int, mount_size: int
+    tool: KernelTool, mode: str, size: int, chunk: int, mount_size: int, huge: str = "never"
 ) -> dict[str, Any]:
-    """2 warm-ups, then the median of 5 runs of *mode* on one fresh huge=never tmpfs.
+    """2 warm-ups, then the median of 5 runs of *mode* on one fresh tmpfs (huge=*huge*).
 
     The tmpfs is mounted in the executor child's private mount namespace (kernel_runner), so
     nothing host-wide changes; each run uses a new file, unlinked at its end.
     """
 
     def body(mount_dir: str, send: Callable[[Any], None]) -> None:
-        mount_private_tmpfs(mount_dir, "never", mount_size)
+        mount_private_tmpfs(mount_dir, huge, mount_size)
         path = os.path.join(mount_dir, "bench")
         for _ in range(KERNEL_WARMUPS + KERNEL_RUNS):
             if tool.binary is not None:
@@ -373,7 +373,7 @@ def kernel_figure(
         "tool": tool.name,
         **figure(samples),
         "minflt": median([s["minflt"] for s in samples]),
-        "method": f"{KERNEL_WARMUPS} warm-ups, median of {KERNEL_RUNS}, huge=never tmpfs "
+        "method": f"{KERNEL_WARMUPS} warm-ups, median of {KERNEL_RUNS}, huge={huge} tmpfs "
         f"size={mount_size} in a private mount namespace, one CPU",
     }
 
@@ -458,13 +458,15 @@ class IoBench:
     trace_setup: Callable[[], list[dict[str, Any]]]
     trace_work: Callable[[], list[dict[str, Any]]]
     anchor_us_per_op: float | None = None  # reference/kernel-oracle.md §3, per op
+    huge: str = "never"  # the mount's huge= on both sides
+    target: float = TARGET_RATIO
     mount_size: int = GiB
     ram: int = 2 * GiB
     notes: tuple[str, ...] = ()
 
 
 def _api_once(bench: IoBench, actor: bool) -> dict[str, int]:
-    task = model_task(bench.ram, bench.mount_size)
+    task = model_task(bench.ram, bench.mount_size, bench.huge)
 
     def timed() -> dict[str, int]:
         fd = vfs.sys_open(task, "bench", vfs.O_RDWR | vfs.O_CREAT)
@@ -517,7 +519,7 @@ def run_io_bench(bench: IoBench, runs: int = MODEL_RUNS) -> dict[str, Any]:
         "size_bytes": bench.size,
         "ops": bench.ops,
         "op_unit": bench.op_unit,
-        "target_ratio": TARGET_RATIO,
+        "target_ratio": bench.target,
         "anchor_us_per_op": bench.anchor_us_per_op,
         "notes": list(bench.notes),
         "kernel": _kernel_or_reason(bench),
@@ -537,7 +539,9 @@ def _kernel_or_reason(bench: IoBench) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hugetmpfs-kbench-") as tmp:
         tool = build_kernel_tool(tmp)
         try:
-            fig = kernel_figure(tool, bench.kernel_mode, bench.size, bench.chunk, bench.mount_size)
+            fig = kernel_figure(
+                tool, bench.kernel_mode, bench.size, bench.chunk, bench.mount_size, bench.huge
+            )
         except KernelRunnerError as e:
             return {"tool": tool.name, "seconds": None, "error": str(e)}
     fig["build"] = tool.command

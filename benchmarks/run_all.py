@@ -27,6 +27,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "b": ("bench_pwrite.py", [], ["--mib", "64"]),
     "c": ("bench_punch.py", [], ["--mib", "16"]),
     "d": ("bench_memory_per_frame.py", [], ["--ram-gib", "1", "--fill-gib", "0.9"]),
+    "e": ("bench_fault_touch.py", ["--huge", "always"], ["--mib", "64", "--huge", "always"]),
 }
 
 
