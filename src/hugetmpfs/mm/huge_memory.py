@@ -38,7 +38,7 @@ from hugetmpfs.mm.mm_types import (
 )
 from hugetmpfs.mm.page_flags import PG_dirty, PG_locked, PG_team
 from hugetmpfs.mm.page_ref import get_page
-from hugetmpfs.mm.pageteam import dec_team_pmd_mapped, inc_team_pmd_mapped
+from hugetmpfs.mm.pageteam import dec_team_pmd_mapped, guard_on, inc_team_pmd_mapped
 from hugetmpfs.mm.pgtable import pte_alloc_one, pte_free
 from hugetmpfs.mm.rmap import page_add_file_rmap, page_remove_rmap
 from hugetmpfs.mm.swap import put_page
@@ -47,10 +47,6 @@ from hugetmpfs.mm.vmstat import NR_FILE_MAPPED, NR_SHMEM_PMDMAPPED
 if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
     from hugetmpfs.mm.mm_types import VMA, PageTable
-
-
-def _guard_on(m: MemMachine, name: str) -> bool:
-    return name not in getattr(m, "guards_off", ())
 
 
 def page_add_team_rmap(m: MemMachine, head: int) -> None:
@@ -114,7 +110,11 @@ def _install_huge_pmd(m: MemMachine, vma: VMA, pmd: int, head: int, pgtable: Pag
     # A shared writable tmpfs mapping wants no write-notify: its pmd is writable at once.
     write = vma.vm_flags & (VM_SHARED | VM_WRITE) == VM_SHARED | VM_WRITE
     with mm.page_table_lock:
-        if pmd in mm.pmds:
+        # base/R10.1: the head lock serialises huge faults, but not a small fault (a COW
+        # write to a private mapping) that put a pte table under this pmd since the
+        # unlocked pmd_none test: recheck under the pmd lock, or its table and ptes would
+        # be overwritten and lost (pte under pmd).
+        if pmd in mm.pmds and guard_on(m, "base/R10.1"):
             return False
         mm.pmds[pmd] = HugePmd(head, write, pgtable)
         page_add_file_rmap(m, head)  # the head's _mapcount, maybe 1 in Mapped (patch 15)
@@ -127,7 +127,7 @@ def _install_huge_pmd(m: MemMachine, vma: VMA, pmd: int, head: int, pgtable: Pag
 def _take_down_pmd(m: MemMachine, vma: VMA, pmd: int, entry: HugePmd) -> None:
     """Under the pmd lock: clear the huge pmd and undo what mapping it counted."""
     mm = vma.mm
-    del mm.pmds[pmd]  # pmdp_huge_get_and_clear + pgtable_trans_huge_withdraw
+    mm.pmds.pop(pmd, None)  # pmdp_huge_get_and_clear + pgtable_trans_huge_withdraw
     head = entry.head
     if entry.dirty:
         m.flags[head] |= PG_dirty  # set_page_dirty
@@ -153,8 +153,11 @@ def zap_huge_pmd(m: MemMachine, vma: VMA, pmd: int, tlb: list[int]) -> None:
     tlb.append(entry.head)  # tlb_remove_page: the pmd's reference
 
 
-def unmap_team_by_pmd(m: MemMachine, vma: VMA, address: int, head: int) -> None:
-    """Reclaim's try_to_unmap_one found locked *head* mapped by a pmd: take the pmd down.
+def unmap_team_by_pmd(
+    m: MemMachine, vma: VMA, address: int, head: int, seen: HugePmd | None = None
+) -> None:
+    """Reclaim's try_to_unmap_one found locked *head* mapped by a pmd (*seen*): take the
+    pmd down.
 
     Models: mm/huge_memory.c unmap_team_by_pmd (patch 10/31).
     Guards: base/R10.3 (the pmd lock was dropped since the pmd was found: recheck it).
@@ -163,10 +166,15 @@ def unmap_team_by_pmd(m: MemMachine, vma: VMA, address: int, head: int) -> None:
     pmd = address >> (12 + m.HPAGE_PMD_ORDER)
     with mm.page_table_lock:
         entry = mm.pmds.get(pmd)
-        # base/R10.3: a racing zap_huge_pmd or remap_team_by_ptes may have changed the pmd
-        # since try_to_unmap_one saw it: act only if it still maps this head hugely.
-        if entry.__class__ is not HugePmd or (entry.head != head and _guard_on(m, "base/R10.3")):
-            return
+        # base/R10.3: try_to_unmap_one dropped the pmd lock after finding the pmd; a racing
+        # zap_huge_pmd (munmap) or remap_team_by_ptes (split) may have taken it down since,
+        # and a second take-down would drop the pmd's count, mapcount and reference twice.
+        # Act only if the pmd still maps this head hugely.
+        if guard_on(m, "base/R10.3") or seen is None:
+            if entry.__class__ is not HugePmd or entry.head != head:
+                return
+        else:
+            entry = seen  # the unguarded code trusts what it found
         _take_down_pmd(m, vma, pmd, entry)
     if entry.deposited is not None:
         pte_free(m, entry.deposited)
@@ -190,7 +198,7 @@ def remap_team_by_ptes(m: MemMachine, vma: VMA, address: int, pmd: int) -> None:
         head = entry.head
         pgtable = entry.deposited
         assert pgtable is not None
-        guarded = _guard_on(m, "base/R10.2")
+        guarded = guard_on(m, "base/R10.2")
         with pgtable.ptl:
             mm.pmds[pmd] = pgtable  # pmd_populate: nr_ptes already counts the deposit
             if not guarded:

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
 
 
+def guard_on(m: MemMachine, name: str) -> bool:
+    """Whether race guard *name* is on: ``Machine.guard_on`` for the mm layer, which also
+    runs on a bare MemMachine (every guard on)."""
+    return name not in getattr(m, "guards_off", ())
+
+
 class TeamLayout:
     """The team_usage constants for one HPAGE_PMD_ORDER (patch 15's table, generalised)."""
 
@@ -90,8 +96,14 @@ def _team_pte_update(m: MemMachine, page: int, delta: int) -> bool:
     head = team_head(m, page)
     while True:
         usage = m.private[head]
-        # base/R15.2: a team reset or disbanded meanwhile is treated as no team at all.
-        if not m.flags[head] & PG_team or usage // t.TEAM_PAGE_COUNTER == 0:
+        # base/R15.2: a disbander (truncation, punch, writepage, the shrinker) may have
+        # reset the head's usage and cleared its PageTeam while this tail still shows
+        # PageTeam (inside shmem_disband_hugetails).  Counting into the reset word would
+        # corrupt the head's ->private (weight 1, later a swap entry): a team reset or
+        # disbanded meanwhile is treated as no team at all.
+        if (not m.flags[head] & PG_team or usage // t.TEAM_PAGE_COUNTER == 0) and guard_on(
+            m, "base/R15.2"
+        ):
             return True
         # base/R15.3 (unguarded): the head may be freed and reused between the PageTeam
         # test above and the cmpxchg below; the kernel admits "tiny chance, must revisit".

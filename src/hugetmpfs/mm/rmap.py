@@ -246,7 +246,7 @@ def try_to_unmap_one(m: MemMachine, page: int, vma: VMA, address: int, flags: in
             return SWAP_FAIL
         from hugetmpfs.mm.huge_memory import unmap_team_by_pmd
 
-        unmap_team_by_pmd(m, vma, address, page)
+        unmap_team_by_pmd(m, vma, address, page, huge)
         return SWAP_AGAIN
     found = page_check_address(m, page, mm, address)
     if found is None:

@@ -20,6 +20,7 @@ from hugetmpfs.mm.filemap import (
     unlock_page,
 )
 from hugetmpfs.mm.highmem import clear_highpage
+from hugetmpfs.mm.page_alloc import free_hot_cold_page
 from hugetmpfs.mm.page_flags import (
     PG_dirty,
     PG_referenced,
@@ -27,6 +28,7 @@ from hugetmpfs.mm.page_flags import (
     PG_team,
     PG_uptodate,
 )
+from hugetmpfs.mm.page_ref import get_page, put_page_testzero
 from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry
 from hugetmpfs.mm.swap import lru_cache_add_anon, put_page
 from hugetmpfs.mm.vmstat import NR_FILE_PAGES, NR_SHMEM, PGMAJFAULT
@@ -72,6 +74,7 @@ def shmem_add_to_page_cache(
     reference on the hole becomes the cache's.
 
     Models: mm/shmem.c shmem_add_to_page_cache (v4.6-rc2 with patches 04, 06, 13 of 31).
+    Guards: base/R4.1.
     """
     with mapping.tree_lock:
         error = _add_locked(m, page, mapping, index, expected, hugehint)
@@ -97,7 +100,15 @@ def _add_locked(
 ) -> int:
     tree = mapping.page_tree
     if hugehint is not None:
-        if shmem_hugeteam_lookup(m, mapping, index, speculative=False) != hugehint:
+        # base/R4.1: the hint was taken under RCU alone; since then another allocator may
+        # have made a team or put a small page in this extent, or a truncator disbanded
+        # the team: inserting by the stale hint would leave two teams in one extent, a
+        # small page inside a team's extent, or a member of a dead team.  Under tree_lock
+        # the extent must still look the same, else -EEXIST and retry from the top.
+        if (
+            m.guard_on("base/R4.1")
+            and shmem_hugeteam_lookup(m, mapping, index, speculative=False) != hugehint
+        ):
             return -EEXIST
         if not m.flags[page] & PG_swapbacked:  # a team page: huge needs special care
             m.flags[page] |= PG_swapbacked
@@ -148,6 +159,7 @@ def shmem_getpage_gfp(
     *vma* (a fault's) and *write_end* (a write's end) only inform the huge policy.
 
     Models: mm/shmem.c shmem_getpage_gfp (v4.6-rc2, with patches 04, 06 and 07 of 31).
+    Guards: base/R4.6 (in _clear_and_check).
     """
     mapping = inode.mapping
     once = False
@@ -246,10 +258,16 @@ def _alloc_new(
 
 
 def _disband_unlocked(m: Machine, head: int) -> None:
-    """Disband a team whose head nobody else can hold (it never got a member)."""
+    """Disband a team whose head nobody else can hold (it never got a member).
+
+    Our own reference keeps the head until it is unlocked: the disband puts the team's
+    (the head is a hole), and the last put frees it cold, as the other holes were."""
+    get_page(m, head)
     lock_page(m, head)
     shmem_disband_hugeteam(m, head)
     unlock_page(m, head)
+    if put_page_testzero(m, head):
+        free_hot_cold_page(m, head, cold=True)
 
 
 def _clear_and_check(
@@ -262,9 +280,12 @@ def _clear_and_check(
         clear_highpage(m, page)
         m.flags[page] |= PG_uptodate
     # Perhaps the file has been truncated since we checked (a racing ftruncate).
-    # base/R4.6: a team page is left in place, others may use it now (Q-7).
     if _beyond_eof(sgp, index, inode):
-        if alloced and not m.flags[page] & PG_team:
+        # base/R4.6: once in the cache, a team page is counted in its team's usage and
+        # may be found (populate, another getpage) by others: deleting it here would
+        # leave a member the team still counts, freed under its team.  Leave it for the
+        # truncation to disband and remove (beyond EOF meanwhile, Q-7).
+        if alloced and not (m.guard_on("base/R4.6") and m.flags[page] & PG_team):
             m.flags[page] &= ~PG_dirty
             delete_from_page_cache(m, page)
             with inode.info_lock:

@@ -73,10 +73,15 @@ def shmem_alloc_page(
     instantiation, which shmem_add_to_page_cache does under tree_lock.
 
     Models: mm/shmem.c shmem_alloc_page (patches 04, 06, 23, 24 of 31).
+    Guards: base/R4.2.
     """
     if hugehint is not None:
         hugehint = shmem_hugeteam_lookup(m, inode.mapping, index, speculative=True)
+        # base/R4.1: the hint is only a snapshot; another allocator, a truncator or a
+        # disbander may change the extent from here until shmem_add_to_page_cache, which
+        # looks again under tree_lock.  (A hole's window opens at its lock_page below.)
         if hugehint == SHMEM_ALLOC_HUGE_PAGE:
+            m.engine.point("base/R4.1:after_lookup")
             head = _alloc_team(m, inode, index)
             if head is not None:
                 page = head + (index & (m.HPAGE_PMD_NR - 1))
@@ -86,16 +91,21 @@ def shmem_alloc_page(
         elif hugehint != SHMEM_ALLOC_SMALL_PAGE:
             page = hugehint
             head = page - (index & (m.HPAGE_PMD_NR - 1))
-            # base/R4.2: another task may fill this hole, or disband the team, before we
-            # hold the page lock; the lock is then held until the page is in the cache.
             lock_page(m, page)
-            if not m.flags[page] & PG_swapbacked and m.flags[head] & PG_team:
+            # base/R4.2: another allocator given the same hole may have filled it while we
+            # waited for its lock, or a disbander ended the team: inserting it again would
+            # fail, and the failure path would clear the winner's SwapBacked and Team.  The
+            # lock, held from here until the page is in the cache, makes this check final.
+            if m.guard_on("base/R4.2") and (
+                m.flags[page] & PG_swapbacked or not m.flags[head] & PG_team
+            ):
+                if m.variant == "v29":
+                    return page, SHMEM_RETRY_HUGE_PAGE, None  # -EEXIST: retry from the top
+                unlock_page(m, page)  # V24: patch 24 fell back to a small page here
+                put_page(m, page)
+                hugehint = SHMEM_ALLOC_SMALL_PAGE
+            else:
                 return page, hugehint, None
-            if m.variant == "v29":
-                return page, SHMEM_RETRY_HUGE_PAGE, None  # -EEXIST: try again from the top
-            unlock_page(m, page)  # V24: patch 24 fell back to a small page here
-            put_page(m, page)
-            hugehint = SHMEM_ALLOC_SMALL_PAGE
     page = alloc_pages(m, gfp, 0)
     if page is None:
         return None, hugehint, None

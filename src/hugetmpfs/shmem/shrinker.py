@@ -115,6 +115,11 @@ def _scan_shrinklist(m: Machine, want: int) -> int | None:
     for inode in list(m.shrinklist):
         mapping = inode.mapping
         if not mapping.page_tree.tag_count[SHMEM_TAG_HUGEHOLE]:
+            # base/R6.3 (unguarded): a getpage may tag a new team right now, test
+            # list_empty unlocked, see the inode still listed and not add it: the inode
+            # leaves the list with a tagged team, whose holes are never shrunk.  The
+            # kernel asks "Some barrier required?" and has none.
+            m.engine.point("base/R6.3:untagged")
             m.shrinklist.remove(inode)
             inode.on_shrinklist = False
             continue
@@ -193,8 +198,11 @@ def shmem_choose_hugehole(m: Machine, fromlist: list[int], tolist: list[int]) ->
     head, toused, _ = _choose_and_disband(m, fromused)
     if head is None:
         return freed
-    # base/R6.5: TO may have gained members since it was chosen; its disband says how many.
-    if toused > 0 and n - toused >= fromused:
+    # base/R6.5: a getpage may have filled TO's holes since the scan chose it (no lock is
+    # held on TO in between); handing out fromused holes it no longer has would overfill
+    # it.  Re-read its use from the disband: if too few holes are left, just disband it
+    # (FROM's members are then put back).
+    if toused > 0 and (n - toused >= fromused or not m.guard_on("base/R6.5")):
         shmem_disband_hugetails(m, head, tolist, fromused)
     elif toused >= 0:
         shmem_disband_hugetails(m, head)

@@ -27,7 +27,7 @@ from hugetmpfs.mm.page_flags import (
     PG_team,
     PG_unevictable,
 )
-from hugetmpfs.mm.page_ref import get_page_unless_zero, put_page_testzero
+from hugetmpfs.mm.page_ref import get_page, get_page_unless_zero, put_page_testzero
 from hugetmpfs.mm.pageteam import team_head, team_pmd_mapped
 from hugetmpfs.mm.radix_tree import PAGECACHE_TAG_DIRTY, radix_tree_exceptional_entry
 from hugetmpfs.mm.swap import (
@@ -61,6 +61,9 @@ def shmem_hugeteam_lookup(m: Machine, mapping: AddressSpace, index: int, specula
 
     Called under RCU from shmem_alloc_page (speculative) and again under tree_lock from
     shmem_add_to_page_cache, which insists on the same answer (base/R4.1).
+
+    Models: mm/shmem.c shmem_hugeteam_lookup (patch 04/31; patch 24's V24 check).
+    Guards: base/R4.3.
     """
     nr = m.HPAGE_PMD_NR
     start = index & ~(nr - 1)
@@ -73,12 +76,21 @@ def shmem_hugeteam_lookup(m: Machine, mapping: AddressSpace, index: int, specula
             return SHMEM_ALLOC_SMALL_PAGE
         head = entry - (idx - start)
         page = head + (index - start)
-        # base/R4.3: the hole may be freed under us; a speculative reference fails at 0.
-        if speculative and not get_page_unless_zero(m, page):
-            m.engine.point("shmem_hugeteam_lookup:restart")
-            continue
-        # base/R4.3: the head may have been disbanded, or freed and reused, meanwhile.
-        if not m.flags[head] & PG_team or m.mapping[head] != mapping.id or m.index[head] != start:
+        if speculative:
+            m.engine.point("base/R4.3:before_get")
+            # base/R4.3: under RCU only, a truncation or punch may disband the team and free
+            # this hole since the slot was read: a plain get_page would take a reference on
+            # a free page.  The speculative reference fails at count 0: restart.
+            if m.guard_on("base/R4.3") and not get_page_unless_zero(m, page):
+                m.engine.point("shmem_hugeteam_lookup:restart")
+                continue
+            if not m.guard_on("base/R4.3"):
+                get_page(m, page)  # the guard off: a reference taken blindly
+        # base/R4.3: a disbander may have ended the team meanwhile, and the head been freed
+        # and reused by another file or extent: joining it would make a team of strangers.
+        if m.guard_on("base/R4.3") and (
+            not m.flags[head] & PG_team or m.mapping[head] != mapping.id or m.index[head] != start
+        ):
             return _drop(m, page, speculative, SHMEM_ALLOC_SMALL_PAGE)
         # recovery/R2 (patch 24, V24 until patch 29): a swap-backed slot is either being
         # filled by a racing task or was migrated into by recovery and then punched.
@@ -254,10 +266,15 @@ def shmem_disband_hugeteam(m: Machine, page: int) -> None:
             put_page(m, head)
             return
     mapping = m.mappings[m.mapping[page]]
-    # base/R11: a huge fault may have mapped the team by pmd after truncation's unmap; the
-    # head lock keeps new pmd mappings out, so this loop ends (each pass splits them).
-    while team_pmd_mapped(m, head):
+    # base/R11: a huge fault may have mapped the team by pmd after truncation's full-range
+    # unmap_mapping_range; pmd mappings raise only the head's mapcount, so truncation
+    # would see the tails unmapped and free them while still mapped.  Holding the head
+    # lock keeps new pmd mappings out: unmap (each pass splits a pmd into ptes, which
+    # truncation then sees) until the team is pmd-mapped no more.
+    while m.guard_on("base/R11") and team_pmd_mapped(m, head):
         unmap_mapping_range(m, mapping, m.index[page] << 12, 1 << 12, False)
+        if team_pmd_mapped(m, head):
+            _wait_for_remap(m, mapping)
     m.engine.preempt_disable()  # base/R4.5: a truncator may be spinning on a tail
     nr, weight = shmem_disband_hugehead(m, head)
     if head != page:
@@ -269,6 +286,16 @@ def shmem_disband_hugeteam(m: Machine, page: int) -> None:
     if head != page:
         put_page(m, head)
     m.engine.preempt_enable()
+
+
+def _wait_for_remap(m: Machine, mapping: AddressSpace) -> None:
+    """Still pmd-mapped after an unmap pass: a remap_team_by_ptes is filling the ptes
+    (base/R10.2 drops the pmd count last).  The kernel's zap would wait for it on the new
+    table's pte lock; the model's unmap skips a table that looks empty, so wait here on
+    the pmd locks the remapper holds, rather than spin."""
+    for vma in list(mapping.i_mmap):
+        with vma.mm.page_table_lock:
+            pass
 
 
 def shmem_evictify_hugetails(m: Machine, head: int, weight: int) -> None:

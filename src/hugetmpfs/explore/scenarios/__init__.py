@@ -2,3 +2,5 @@
 
 from hugetmpfs.explore.scenarios import demo as demo
 from hugetmpfs.explore.scenarios import reclaim as reclaim
+from hugetmpfs.explore.scenarios import teams_alloc as teams_alloc
+from hugetmpfs.explore.scenarios import teams_map as teams_map
