@@ -89,7 +89,11 @@ def dec_team_pmd_mapped(m: MemMachine, head: int) -> tuple[bool, int]:
 
 
 def _team_pte_update(m: MemMachine, page: int, delta: int) -> bool:
-    """The cmpxchg loop of inc/dec_team_pte_mapped; True means "count it in Mapped"."""
+    """The cmpxchg loop of inc/dec_team_pte_mapped; True means "count it in Mapped".
+
+    Guards: base/R15.1 (one word, cmpxchg: a single step here), base/R15.2.  base/R15.3
+    unguarded.
+    """
     if not m.flags[page] & PG_team:
         return True
     t = m.team

@@ -106,6 +106,9 @@ def _get_team_head(m: Machine, mapping: AddressSpace, page: int) -> int | None:
 def _scan_shrinklist(m: Machine, want: int) -> int | None:
     """Under shmem_shrinklist_lock: the best team head (with a reference), or None.
 
+    base/R6.3 unguarded: an inode without tags leaves the list (point
+    ``base/R6.3:untagged``) while a getpage may be tagging a new team in it.
+
     *want* 0 chooses FROM, the team with the most free holes (511 ends the search: one
     member only); *want* > 0 chooses TO, the team with the fewest holes still >= *want*
     (exactly *want* ends it).  Inodes with no HUGEHOLE tag leave the list on the way.

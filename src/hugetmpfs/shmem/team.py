@@ -253,6 +253,7 @@ def shmem_disband_hugeteam(m: Machine, page: int) -> None:
     the caller's page lock is held); on failure nothing happens and the caller retries.
 
     Models: mm/shmem.c shmem_disband_hugeteam (patch 11/31's final form).
+    Guards: base/R11 (with base/R10.2 in remap_team_by_ptes), base/R4.4, base/R4.5.
     """
     head = team_head(m, page)
     if head != page:
