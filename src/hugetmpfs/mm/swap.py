@@ -70,9 +70,7 @@ def add_page_to_lru_list(m: MemMachine, page: int, lru: int) -> None:
     else:
         m.lru_tail[lru] = page
     m.lru_head[lru] = page
-    nr = hpage_nr_pages(m, page)
-    m.lru_size[lru] += nr
-    m.vmstat.zone[NR_INACTIVE_ANON + lru] += nr
+    update_lru_size(m, lru, hpage_nr_pages(m, page))
 
 
 def del_page_from_lru_list(m: MemMachine, page: int, lru: int) -> None:
@@ -86,9 +84,7 @@ def del_page_from_lru_list(m: MemMachine, page: int, lru: int) -> None:
     else:
         m.lru_tail[lru] = prv
     m.lru_next[page] = m.lru_prev[page] = NIL
-    nr = hpage_nr_pages(m, page)
-    m.lru_size[lru] -= nr
-    m.vmstat.zone[NR_INACTIVE_ANON + lru] -= nr
+    update_lru_size(m, lru, -hpage_nr_pages(m, page))
 
 
 def update_lru_size(m: MemMachine, lru: int, delta: int) -> None:
@@ -185,9 +181,7 @@ def add_page_to_lru_tail(m: MemMachine, page: int, lru: int) -> None:
     else:
         m.lru_head[lru] = page
     m.lru_tail[lru] = page
-    nr = hpage_nr_pages(m, page)
-    m.lru_size[lru] += nr
-    m.vmstat.zone[NR_INACTIVE_ANON + lru] += nr
+    update_lru_size(m, lru, hpage_nr_pages(m, page))
 
 
 def __page_cache_release(m: MemMachine, page: int) -> None:
