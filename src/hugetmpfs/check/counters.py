@@ -52,14 +52,22 @@ def _mapped(ctx: Context, kind: int) -> int:
     counted per I26."""
     c = ctx.census
     mapped = (c.mapcount >= 0) & (c.page_kind == kind)
-    team = (c.flags & PG_team) != 0
-    total = int(np.count_nonzero(mapped & ~team))
     if kind != 1:
         hog = (c.hog_count > 0) & (c.mapcount >= 0) & (c.page_kind == 0)
-        return total + int(np.count_nonzero(mapped & team)) + int(np.count_nonzero(hog))
-    for head, (_, pmds) in _teams(ctx).items():
-        span = slice(head, head + ctx.m.HPAGE_PMD_NR)
-        total += ctx.m.HPAGE_PMD_NR if pmds else int(np.count_nonzero(mapped[span] & team[span]))
+        return int(np.count_nonzero(mapped)) + int(np.count_nonzero(hog))
+    # I26: a member of a *live* team counts by its team's rule; a tail still marked PG_team
+    # while its head is already disbanded (I4's transient, inside disband_hugetails) counts
+    # as the plain page it is about to be.
+    team = (c.flags & PG_team) != 0
+    live = np.zeros_like(team)
+    teams = _teams(ctx)
+    n = ctx.m.HPAGE_PMD_NR
+    for head in teams:
+        live[head : head + n] = team[head : head + n]
+    total = int(np.count_nonzero(mapped & ~live))
+    for head, (_, pmds) in teams.items():
+        span = slice(head, head + n)
+        total += n if pmds else int(np.count_nonzero(mapped[span] & live[span]))
     return total
 
 
