@@ -198,7 +198,11 @@ def _undo_pass(
                 break
         index = retry if retry is not None else entries[-1][0] + 1
         m.engine.consume(PUNCH_PAGE_NS)  # cond_resched: a retry loop must let time pass
-        m.engine.point("shmem_undo_range:cond_resched")
+        if retry is not None:
+            # base/R4.4: the head's lock is held elsewhere; spin until its holder lets go.
+            m.engine.yield_point("shmem_undo_range:punch_retry")
+        else:
+            m.engine.point("shmem_undo_range:cond_resched")
 
 
 def _release(m: Machine, entries: list[int]) -> None:

@@ -81,7 +81,7 @@ def shmem_get_hugehole(m: Machine, mapping: AddressSpace, index: int) -> tuple[i
                 return head, m.index[head] + m.HPAGE_PMD_NR
             put_page(m, head)
         # base/Q-5: the tag is stale (a disband or completion is clearing it): look again.
-        m.engine.point("base/Q-5:get_hugehole_retry")
+        m.engine.yield_point("base/Q-5:get_hugehole_retry")
 
 
 def _get_team_head(m: Machine, mapping: AddressSpace, page: int) -> int | None:

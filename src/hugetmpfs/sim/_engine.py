@@ -149,6 +149,38 @@ class Engine:
             cur.last_point = name
             self._decide(cur, name)
 
+    def yield_point(self, name: str) -> None:
+        """A busy-wait's retry (cond_resched in a loop that waits for another CPU): the
+        running actor lets every other runnable actor go first.
+
+        Exploring strategies pick among the others, and the switch is not counted as a
+        preemption (Shuttle's and loom's yield_now): without it an adversarial schedule can
+        starve the actor a spinner waits for and report a livelock the kernel cannot have.
+        Timed strategies just let time pass."""
+        cur = self.current
+        if cur is None:
+            return
+        if not self.every_point:
+            self.consume(1_000)
+            self.point(name)
+            return
+        self.steps += 1
+        if self.point_log is not None:
+            self.point_log.append((self.steps, cur.aid, name))
+        cur.last_point = name
+        others = [aid for aid in self._candidates(cur) if aid != cur.aid]
+        if not others:
+            self._decide(cur, name)
+            return
+        if self.step_hooks:
+            self._run_hooks(name)
+        nxt = others[0] if len(others) == 1 else self.strategy.pick(others, None, name)
+        if len(others) > 1:
+            self.schedule.decisions.append(
+                Decision(PICK, nxt, tuple(others), name, cur.aid, self.steps)
+            )
+        self.main.switch(self.actors[nxt])
+
     def _decide(self, cur: Actor, name: str) -> None:
         if self.step_hooks:
             self._run_hooks(name)

@@ -140,3 +140,16 @@ def fault_vs_truncate(m: Machine) -> object:
 
     # A team page may stay in the cache beyond the new EOF (Q-7): not a problem here.
     return lambda m: extent_problems(m, inode)
+
+
+@scenario("fault-vs-punch-tail-spin", guard=None)
+def fault_vs_punch_tail_spin(m: Machine) -> None:
+    """base/R4.4's busy loop: a huge fault holds the head's lock while a punch of a tail
+    retries its trylock of the head.  The punch must yield to the holder (a livelock only
+    an unfair scheduler could make); nothing should be found."""
+    nr = m.HPAGE_PMD_NR
+    task, fd = _file(m, list(range(1, nr)))
+    vfs.sys_ftruncate(task, fd, nr * PAGE)
+    addr = sys_mmap(task, fd, 0, nr * PAGE, "r", True)
+    m.engine.spawn(sys_touch, task, addr, nr * PAGE, PAGE, 1, 1, None, name="fault", cpu=0)
+    m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 2 * PAGE, PAGE, name="punch", cpu=1)
