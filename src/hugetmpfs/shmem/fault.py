@@ -29,7 +29,7 @@ from hugetmpfs.mm.mm_types import (
     VM_SHARED,
 )
 from hugetmpfs.mm.page_flags import PG_checked, PG_dirty, PG_team, PG_uptodate
-from hugetmpfs.mm.page_ref import get_page_unless_zero
+from hugetmpfs.mm.page_ref import get_page, get_page_unless_zero
 from hugetmpfs.mm.pageteam import team_head
 from hugetmpfs.mm.swap import put_page
 from hugetmpfs.shmem.getpage import ENOMEM, SGP_CACHE, SGP_TEAM, shmem_getpage_gfp
@@ -118,10 +118,14 @@ def _may_map_huge(m: Machine, vma: VMA, vmf: Vmf, page: int, once: int) -> bool:
 def _hold_head(m: Machine, page: int) -> int | None:
     """A reference on the team head of *page*, or None if it is gone or disbanded."""
     head = team_head(m, page)
+    m.engine.point("base/R7.3:before_get")
     # base/R7.3: once the fault drops its page, nothing it holds keeps the head; a
     # disband and free could reuse it.  A reference taken now fails against that.
-    if not get_page_unless_zero(m, head):
-        return None
+    if m.guard_on("base/R7.3"):
+        if not get_page_unless_zero(m, head):
+            return None
+    else:
+        get_page(m, head)
     if not m.flags[head] & PG_team:
         put_page(m, head)
         return None

@@ -34,4 +34,6 @@ GUARDS: dict[str, str] = {
     "base/R4.6": "getpage does not delete a team page it added when i_size shrank meanwhile",
     "base/R6.5": "the hugehole shrinker re-reads TO's use from its disband and takes no holes "
     "from it unless enough are left",
+    "base/R7.3": "the huge fault takes a reference on the team head that fails against a "
+    "head being freed (get_page_unless_zero) before it drops its own page",
 }

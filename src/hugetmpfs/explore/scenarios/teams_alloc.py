@@ -153,3 +153,15 @@ def fault_vs_punch_tail_spin(m: Machine) -> None:
     addr = sys_mmap(task, fd, 0, nr * PAGE, "r", True)
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, PAGE, 1, 1, None, name="fault", cpu=0)
     m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 2 * PAGE, PAGE, name="punch", cpu=1)
+
+
+@scenario("fault-tail-vs-punch-head-hole", guard="base/R7.3")
+def fault_tail_vs_punch(m: Machine) -> None:
+    """base/R7.3: a huge fault on a member of a team whose head is a hole, while a punch of
+    another member disbands the team and frees the hole head."""
+    nr = m.HPAGE_PMD_NR
+    task, fd = _file(m, list(range(1, nr - 1)))
+    vfs.sys_ftruncate(task, fd, nr * PAGE)
+    addr = sys_mmap(task, fd, 0, nr * PAGE, "r", True)
+    m.engine.spawn(sys_touch, task, addr, nr * PAGE, PAGE, 1, 1, None, name="fault", cpu=0)
+    m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 2 * PAGE, PAGE, name="punch", cpu=1)
