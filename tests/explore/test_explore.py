@@ -151,3 +151,10 @@ def test_self_test_rows_follow_the_json_contract() -> None:
     assert clean["guard_on_found"] is False
     assert clean["schedules_to_first"] is None
     assert isinstance(clean["seconds"], float)
+
+
+def test_coverage_names_the_orders_tried() -> None:
+    result = explore(TRYLOCK, ExploreOptions("dfs", 10_000, bound=2))
+    rows = {row["point"]: row for row in result.coverage.table()}
+    page_lock = rows["lock:page_lock"]
+    assert ["task A", "task B"] in page_lock["both_orders"]

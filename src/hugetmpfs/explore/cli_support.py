@@ -65,6 +65,7 @@ def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
         else {"kind": f.kind, "message": f.message.splitlines()[0], "step": f.step},
         "schedule_file": path,
         "exhausted": result.exhausted,
+        "coverage": result.coverage.table(),
         "seconds": round(result.seconds, 3),
     }
 
@@ -76,6 +77,8 @@ def explore_scenario(name: str, opts: ExploreOptions, as_json: bool, workers: in
         click.echo(json.dumps(_summary(result, path)))
     else:
         click.echo(fnd.report(result, path))
+        click.echo("coverage of conflicting points (serial executions only):")
+        click.echo(result.coverage.text())
     return 1 if result.found else 0
 
 

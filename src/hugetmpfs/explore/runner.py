@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from hugetmpfs.check import check_machine, step_hook
 from hugetmpfs.errors import InputError
+from hugetmpfs.explore.coverage import Coverage
 from hugetmpfs.shmem.machine import Machine
 from hugetmpfs.sim import RandomStrategy, ReplayStrategy
 from hugetmpfs.sim.schedule import Finding
@@ -66,6 +67,7 @@ class ExploreResult:
     actors: int = 0
     k: int = 0  # PCT's final estimate of the steps per execution
     shrunk_from: int | None = None  # the found schedule's steps, when shrinking shortened it
+    coverage: Coverage = field(default_factory=Coverage)
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -140,6 +142,7 @@ def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreR
         run = run_once(sc, strategy, options, seed)
         result.executions += 1
         result.steps += run.steps
+        result.coverage.add(run.point_log, run.actors)
         result.actors = max(result.actors, len(run.actors))
         if run.finding is not None:
             result.found, result.found_at = run, result.executions
