@@ -5,29 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hugetmpfs.explore.scenario import scenario
-from hugetmpfs.mm.mm_types import MMStruct
-from hugetmpfs.mm.swap import isolate_lru_page, lru_add_drain_all
+from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
+from hugetmpfs.mm.swap import isolate_lru_page
 from hugetmpfs.mm.vmscan import reclaim_pages
 from hugetmpfs.shmem import vfs
-from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.shrinker import shmem_shrink_hugehole
 from hugetmpfs.shmem.vfs_mmap import sys_mmap, sys_touch
 
 if TYPE_CHECKING:
     from hugetmpfs.shmem.machine import Machine
-
-PAGE = 4096
-PUNCH = vfs.FALLOC_FL_PUNCH_HOLE | vfs.FALLOC_FL_KEEP_SIZE
-
-
-def _file(m: Machine, indices: list[int]) -> tuple[vfs.Task, int]:
-    """A task and a file on the scenario's mount with one page written at each index."""
-    task = vfs.Task(m, m.mounts[0], MMStruct(m))
-    fd = vfs.sys_open(task, "f", vfs.O_RDWR | vfs.O_CREAT)
-    for index in indices:
-        vfs.sys_pwrite64(task, fd, WriteSource(PAGE, byte=0x61 + index), index * PAGE)
-    lru_add_drain_all(m)
-    return task, fd
 
 
 @scenario("shrinker-vs-fault", guard=None)
@@ -35,7 +21,7 @@ def shrinker_vs_fault(m: Machine) -> None:
     """base/Q-1: the shrinker chooses a team with one hole; a fault fills it, completes the
     team and maps it by pmd before the shrinker disbands it (no head lock, no recheck)."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _file(m, list(range(1, nr)))
+    task, fd = written_file(m, list(range(1, nr)))
     vfs.sys_ftruncate(task, fd, nr * PAGE)
     addr = sys_mmap(task, fd, 0, nr * PAGE, "rw", True)
     m.engine.spawn(shmem_shrink_hugehole, m, None, name="shrinker", cpu=0)
@@ -46,7 +32,7 @@ def shrinker_vs_fault(m: Machine) -> None:
 def putback_vs_disband(m: Machine) -> None:
     """base/R13.1: reclaim parks team tails, moving their LRU weight to the head, while a
     punch of the head disbands the team."""
-    task, fd = _file(m, [0, 1, 2, 3])
+    task, fd = written_file(m, [0, 1, 2, 3])
     tree = task.files[fd].inode.mapping.page_tree
     tails = [tree.lookup(index) for index in (1, 2, 3)]
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hugetmpfs.explore.scenario import scenario
-from hugetmpfs.mm.mm_types import MMStruct
+from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
 from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry
-from hugetmpfs.mm.swap import lru_add_drain_all
 from hugetmpfs.shmem import vfs
 from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.vfs_mmap import sys_mmap, sys_touch
@@ -21,19 +20,6 @@ from hugetmpfs.shmem.vfs_mmap import sys_mmap, sys_touch
 if TYPE_CHECKING:
     from hugetmpfs.shmem.inode import ShmemInodeInfo
     from hugetmpfs.shmem.machine import Machine
-
-PAGE = 4096
-PUNCH = vfs.FALLOC_FL_PUNCH_HOLE | vfs.FALLOC_FL_KEEP_SIZE
-
-
-def _file(m: Machine, indices: list[int]) -> tuple[vfs.Task, int]:
-    """A task and a file on the scenario's mount with one page written at each index."""
-    task = vfs.Task(m, m.mounts[0], MMStruct(m))
-    fd = vfs.sys_open(task, "f", vfs.O_RDWR | vfs.O_CREAT)
-    for index in indices:
-        vfs.sys_pwrite64(task, fd, WriteSource(PAGE, byte=0x61 + index), index * PAGE)
-    lru_add_drain_all(m)
-    return task, fd
 
 
 def _writer(task: vfs.Task, fd: int, index: int) -> None:
@@ -83,7 +69,7 @@ def _data_problems(m: Machine, task: vfs.Task, fd: int, want: dict[int, int]) ->
 def two_writers_one_extent(m: Machine) -> object:
     """base/R4.1: two writers to different pages of an empty extent; both look it up as
     empty under RCU, both allocate a team, and each inserts its page."""
-    task, fd = _file(m, [])
+    task, fd = written_file(m, [])
     inode = task.files[fd].inode
     m.engine.spawn(_writer, task, fd, 0, name="write 0", cpu=0)
     m.engine.spawn(_writer, task, fd, 1, name="write 1", cpu=1)
@@ -98,7 +84,7 @@ def two_writers_one_extent(m: Machine) -> object:
 def two_writers_one_hole(m: Machine) -> object:
     """base/R4.2: two writers to the same hole of a live team; both are given the hole as
     their hint, and the second takes its lock after the first filled it."""
-    task, fd = _file(m, [0])
+    task, fd = written_file(m, [0])
     inode = task.files[fd].inode
     m.engine.spawn(_writer, task, fd, 1, name="write 1", cpu=0)
     m.engine.spawn(_writer, task, fd, 1, name="write 1 again", cpu=1)
@@ -113,7 +99,7 @@ def two_writers_one_hole(m: Machine) -> object:
 def writer_vs_punch_head(m: Machine) -> object:
     """base/R4.3: a writer looks up a hole of a team whose only member is the head, while
     a punch of the head disbands the team and frees its holes."""
-    task, fd = _file(m, [0])
+    task, fd = written_file(m, [0])
     inode = task.files[fd].inode
     m.engine.spawn(_writer, task, fd, 1, name="write 1", cpu=0)
     m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 0, PAGE, name="punch 0", cpu=1)
@@ -129,7 +115,7 @@ def fault_vs_truncate(m: Machine) -> object:
     """base/R4.6: a read fault instantiates a page of a new team just as ftruncate shrinks
     the file below it: the fault finds itself beyond EOF after the insert."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _file(m, [])
+    task, fd = written_file(m, [])
     inode = task.files[fd].inode
     vfs.sys_ftruncate(task, fd, nr * PAGE)
     # One page short of the extent, so the fault maps small and does not populate.
@@ -148,7 +134,7 @@ def fault_vs_punch_tail_spin(m: Machine) -> None:
     retries its trylock of the head.  The punch must yield to the holder (a livelock only
     an unfair scheduler could make); nothing should be found."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _file(m, list(range(1, nr)))
+    task, fd = written_file(m, list(range(1, nr)))
     vfs.sys_ftruncate(task, fd, nr * PAGE)
     addr = sys_mmap(task, fd, 0, nr * PAGE, "r", True)
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, PAGE, 1, 1, None, name="fault", cpu=0)
@@ -160,7 +146,7 @@ def fault_tail_vs_punch(m: Machine) -> None:
     """base/R7.3: a huge fault on a member of a team whose head is a hole, while a punch of
     another member disbands the team and frees the hole head."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _file(m, list(range(1, nr - 1)))
+    task, fd = written_file(m, list(range(1, nr - 1)))
     vfs.sys_ftruncate(task, fd, nr * PAGE)
     addr = sys_mmap(task, fd, 0, nr * PAGE, "r", True)
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, PAGE, 1, 1, None, name="fault", cpu=0)

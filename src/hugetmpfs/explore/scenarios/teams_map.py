@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hugetmpfs.explore.scenario import scenario
+from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.mm.filemap import lock_page, unlock_page
 from hugetmpfs.mm.mm_types import MMStruct
 from hugetmpfs.mm.rmap import TTU_IGNORE_ACCESS, TTU_UNMAP, try_to_unmap
@@ -23,19 +24,7 @@ from hugetmpfs.shmem.vfs_mmap import sys_madvise, sys_mmap, sys_munmap, sys_touc
 if TYPE_CHECKING:
     from hugetmpfs.shmem.machine import Machine
 
-PAGE = 4096
-PUNCH = vfs.FALLOC_FL_PUNCH_HOLE | vfs.FALLOC_FL_KEEP_SIZE
 MADV_DONTNEED = 4
-
-
-def _team_file(m: Machine) -> tuple[vfs.Task, int]:
-    """A task and a file holding one complete team (every page written)."""
-    task = vfs.Task(m, m.mounts[0], MMStruct(m))
-    fd = vfs.sys_open(task, "f", vfs.O_RDWR | vfs.O_CREAT)
-    for index in range(m.HPAGE_PMD_NR):
-        vfs.sys_pwrite64(task, fd, WriteSource(PAGE, byte=0x61 + index), index * PAGE)
-    lru_add_drain_all(m)
-    return task, fd
 
 
 def _head(task: vfs.Task, fd: int) -> int:
@@ -49,7 +38,7 @@ def huge_fault_vs_cow_fault(m: Machine) -> None:
     """base/R10.1: a read fault maps the team by pmd while a write fault on the same
     private mapping (COW: always small) puts a pte table under the same empty pmd."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _team_file(m)
+    task, fd = written_file(m, range(m.HPAGE_PMD_NR))
     addr = sys_mmap(task, fd, 0, nr * PAGE, "rw", False)
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, 0, 1, 1, None, name="read", cpu=0)
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, 3 * PAGE, 1, 1, 0x7A, name="cow", cpu=1)
@@ -60,7 +49,7 @@ def punch_vs_huge_fault(m: Machine) -> None:
     """base/R11 (Andres' race): a punch of the head unmaps the range while nothing is
     mapped, then a fault maps the team by pmd before the punch disbands it."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _team_file(m)
+    task, fd = written_file(m, range(m.HPAGE_PMD_NR))
     addr = sys_mmap(task, fd, 0, nr * PAGE, "rw", True)
     m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 0, PAGE, name="punch", cpu=0)
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, 0, 1, 1, None, name="fault", cpu=1)
@@ -71,7 +60,7 @@ def reclaim_unmap_vs_munmap(m: Machine) -> None:
     """base/R10.3: reclaim's try_to_unmap finds the team's huge pmd and drops the pmd
     lock; munmap zaps the pmd before reclaim takes it down."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _team_file(m)
+    task, fd = written_file(m, range(m.HPAGE_PMD_NR))
     addr = sys_mmap(task, fd, 0, nr * PAGE, "rw", True)
     sys_touch(task, addr, nr * PAGE, 0, 1, 1, None)  # mapped by pmd
     head = _head(task, fd)
@@ -89,7 +78,7 @@ def reclaim_unmap_vs_munmap(m: Machine) -> None:
 def pte_map_vs_disband(m: Machine) -> object:
     """base/R15.2: a small fault maps a tail (its pte count goes to the head's usage)
     while a punch of another tail disbands the team: the tail still shows PageTeam."""
-    task, fd = _team_file(m)
+    task, fd = written_file(m, range(m.HPAGE_PMD_NR))
     head = _head(task, fd)
     # The upper half of the extent only: mapped small, and fault-around leaves the head
     # (whose lock the punch takes by trylock) alone.
@@ -113,7 +102,7 @@ def remap_vs_punch(m: Machine) -> None:
     punch of the head (whose range unmap ran before the huge fault mapped the team)
     disbands it (the head, locked by lock_page, not trylock: no base/R4.4 retry spin)."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _team_file(m)
+    task, fd = written_file(m, range(m.HPAGE_PMD_NR))
     addr = sys_mmap(task, fd, 0, nr * PAGE, "rw", True)
 
     def fault_then_split() -> None:
@@ -130,7 +119,7 @@ def shrinklist_vs_new_team(m: Machine) -> object:
     while a write starts a new team in it; the writer tests the list unlocked, sees the
     inode still there, and the inode leaves the list with a HUGEHOLE-tagged team (I32)."""
     nr = m.HPAGE_PMD_NR
-    task, fd = _team_file(m)  # complete: no tag left, but the inode stays listed
+    task, fd = written_file(m, range(nr))  # complete: no tag left, but the inode stays listed
     inode = task.files[fd].inode
     m.engine.spawn(shmem_shrink_hugehole, m, None, name="shrinker", cpu=0)
     src = WriteSource(PAGE, byte=0x7A)
