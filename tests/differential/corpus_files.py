@@ -1,27 +1,26 @@
-"""Where the differential corpus lives, shared by its two test modules."""
+"""Where the differential corpus lives, shared by its test modules.
+
+The layout (mount directories, file order, where results sit) is defined once, by the
+corpus's own recorder; the tests load it from there rather than restating it.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
-MOUNTS = ("never", "always")
-RESULTS_SUFFIX = ".kernel.jsonl"
 
+_spec = importlib.util.spec_from_file_location("corpus_record", CORPUS / "record.py")
+assert _spec is not None
+assert _spec.loader is not None
+_record = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_record)
 
-def corpus_traces(root: Path = CORPUS) -> list[Path]:
-    """Every trace under *root*, never/ first, each directory in file-name order."""
-    return [
-        path
-        for mount in MOUNTS
-        for path in sorted((root / mount).glob("*.jsonl"))
-        if not path.name.endswith(RESULTS_SUFFIX)
-    ]
-
-
-def results_path(trace: Path) -> Path:
-    """The kernel's recorded results of *trace*, stored beside it."""
-    return trace.with_name(trace.name.removesuffix(".jsonl") + RESULTS_SUFFIX)
+MOUNTS: tuple[str, ...] = _record.MOUNTS
+RESULTS_SUFFIX: str = _record.SUFFIX
+corpus_traces = _record.corpus_traces
+results_path = _record.results_path
 
 
 def trace_id(trace: Path) -> str:
