@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import click
 
 from hugetmpfs._version import __version__
-from hugetmpfs.errors import HugetmpfsError, InputError, KernelRunnerError, ModelBug, TraceError
+from hugetmpfs.errors import (
+    HugetmpfsError,
+    InputError,
+    KernelRunnerError,
+    ModelBug,
+    ScenarioError,
+    TraceError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,7 +33,7 @@ def _guarded(fn: Callable[[], int]) -> int:
     """Run a command body, turning our exceptions into one line on stderr and an exit status."""
     try:
         return fn()
-    except TraceError as e:  # exactly `file:line: reason`: other tools parse it (DESIGN.md §3.5)
+    except (TraceError, ScenarioError) as e:  # exactly `file:line: reason` (DESIGN.md §3.5)
         click.echo(str(e), err=True)
         return 2
     except (InputError, KernelRunnerError) as e:
@@ -131,39 +138,66 @@ def _run_model(trace: Trace, advice: str) -> list[Result]:
     return run_model(trace)
 
 
+_SCALE = click.Choice(["1", "2", "4", "8", "16", "32", "64"])
+
+
 @cli.command()
 @click.argument("scenario", required=False)
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
-    help="Directory for the series, plot and summary (default: out/SCENARIO).",
+    help="Directory for the series, plots, page maps and report (default: out/SCENARIO).",
 )
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    help="Also write the self-contained HTML report to DIR/index.html.",
+)
+@click.option("--scale", type=_SCALE, default="1", help="Divide every size and access count.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a scenario key (repeatable), e.g. machine.seed=3 or sysctl.vm.swappiness=100.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the built-in scenarios.")
 @click.option("--quiet", is_flag=True, help="No progress bar or tables; print the paths only.")
-def run(scenario: str | None, out_dir: str | None, quiet: bool) -> None:
-    """Run a workload SCENARIO (the built-in default without one) on a model machine."""
+def run(
+    scenario: str | None,
+    out_dir: str | None,
+    report_dir: str | None,
+    scale: str,
+    overrides: tuple[str, ...],
+    list_only: bool,
+    quiet: bool,
+) -> None:
+    """Run a workload SCENARIO on a model machine: a built-in's name or a TOML file (the
+    built-in default without one).  Exit status 1 if a byte read back differs or a phase
+    failed, 2 on a bad scenario."""
 
     def body() -> int:
         from rich.console import Console
 
-        from hugetmpfs.workload import report
-        from hugetmpfs.workload.runner import run_scenario, scenario_weight
-        from hugetmpfs.workload.scenario import BUILTIN, DEFAULT, builtin
+        from hugetmpfs.workload import cli_support
 
-        name = scenario or DEFAULT
-        if name not in BUILTIN:
-            known = ", ".join(sorted(BUILTIN))
-            raise InputError(f"unknown scenario {name!r} (built in: {known})")
-        sc = builtin(name)
+        if list_only:
+            click.echo(cli_support.list_scenarios())
+            return 0
+        sc = cli_support.load(scenario, overrides, int(scale))
+        out = out_dir or os.path.join("out", sc.name)
+        cli_support.check_output_dir(out, "--out")
+        if report_dir is not None:
+            cli_support.check_output_dir(report_dir, "--report")
         console = Console(stderr=quiet, quiet=quiet)
-        console.print(f"[bold]{sc.name}[/]: {sc.description}")
-        with report.progress_bar(console, sc, scenario_weight(sc)) as update:
-            result = run_scenario(sc, progress=update)
-        paths = report.write_outputs(result, out_dir or os.path.join("out", sc.name))
-        report.print_report(console, result, paths)
+        status, paths = cli_support.run_and_report(sc, console, out, report_dir)
         if quiet:
             click.echo("\n".join(paths.values()))
-        return 0 if result.verified else 1
+        else:
+            click.echo(f"report: {os.path.relpath(paths['report'])}")
+        return status
 
     sys.exit(_guarded(body))
 

@@ -35,6 +35,22 @@ class TraceError(InputError):
         self.reason = reason
 
 
+class ScenarioError(InputError):
+    """A malformed scenario file: printed as ``file:line: key.path: reason``.
+
+    The line is the one that holds the key when it can be known, else only the file and
+    the key path are named.  Raised before the machine is built: nothing is written.
+    """
+
+    def __init__(self, path: str, line: int, where: str, reason: str) -> None:
+        place = f"{path}:{line}" if line else path
+        super().__init__(f"{place}: {where}: {reason}" if where else f"{place}: {reason}")
+        self.path = path
+        self.line = line
+        self.where = where
+        self.reason = reason
+
+
 class KernelRunnerError(HugetmpfsError):
     """The real-kernel runner could not do its job (not root, mount refused, executor died).
 

@@ -1,9 +1,12 @@
 """Run a workload scenario on a model machine: processes as actors, counters sampled over
-virtual time, every byte read back verified.
+virtual time, page maps at chosen instants, every byte read back verified.
 
 Each process is an actor on its own virtual CPU with its own address space and open files;
-phases run in order.  A sampler timer records meminfo and vmstat every ``sample_ms`` of
-virtual time.  The run is a pure function of the scenario (its seed included).
+phases run in order (``phases.py`` lists them).  A sampler timer records meminfo, vmstat,
+fragmentation and the recovery stats every ``sample.every_ms`` of virtual time.  Once every
+process has ended the machine keeps running for ``run.after_ms``, then until its background
+work (kswapd, recovery) is done, never beyond ``run.max_ms``.  The run is a pure function of
+the scenario (its seed included).
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from hugetmpfs.errors import ModelBug
 from hugetmpfs.mm.mm_types import MMStruct
 from hugetmpfs.mm.pressure import hog_allocate, hog_release
 from hugetmpfs.shmem import vfs, vfs_mmap
+from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.machine import Machine
+from hugetmpfs.sim.actor import DONE
+from hugetmpfs.workload.memstate import PageMap, capture
+from hugetmpfs.workload.phases import file_names, touch_offsets
 from hugetmpfs.workload.series import Series
 
 if TYPE_CHECKING:
@@ -25,7 +32,7 @@ if TYPE_CHECKING:
     from hugetmpfs.workload.scenario import Phase, ProcessSpec, Scenario
 
 CHUNK = 4 << 20  # long phases proceed (and report progress) in chunks of this many bytes
-MAX_VIRTUAL_MS = 600_000  # a run that has not ended by then is stuck: sampling stops
+TOUCH_BATCH = 2048  # random touches between two progress reports
 
 
 @dataclass
@@ -34,12 +41,15 @@ class RunResult:
 
     scenario: Scenario
     series: Series
+    pagemaps: list[PageMap] = field(default_factory=list)
     mismatched_bytes: dict[str, int] = field(default_factory=dict)
-    phases_done: int = 0
-    phases_total: int = 0
+    phases_done: float = 0
+    phases_total: float = 0
     virtual_ms: float = 0.0
+    processes_ms: float = 0.0  # when the last process ended
     wall_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # OOMs and other outcomes, not errors
 
     @property
     def verified(self) -> bool:
@@ -47,7 +57,7 @@ class RunResult:
 
 
 class _Run:
-    """The shared state of one run: machine, mount, events, results, progress."""
+    """The shared state of one run: machine, mounts, events, results, progress."""
 
     def __init__(self, sc: Scenario, progress: Callable[[float, str, float], None] | None) -> None:
         self.sc = sc
@@ -55,32 +65,73 @@ class _Run:
         for name, value in sc.sysctls:
             if self.m.set_sysctl(name, value):
                 raise ModelBug(f"scenario {sc.name}: sysctl {name}={value} refused")
-        self.sb = self.m.mount(sc.mount.huge, sc.mount.size)
+        self.sbs = {mt.name: self.m.mount(mt.huge, mt.size) for mt in sc.mounts}
         self.series = Series()
         self.events: set[str] = set()
         self.progress = progress or (lambda done, what, vt: None)
         self.result = RunResult(sc, self.series, phases_total=scenario_weight(sc))
-        self.running = True
+        self.running = True  # the sampler re-arms itself while this holds
+        self.settling_from: float | None = None  # virtual ns when the last process ended
+        self.sizes = _static_sizes(sc)
+
+    def now_ms(self) -> float:
+        return self.m.engine.now() / 1e6
 
     def advance(self, amount: float, what: str) -> None:
         self.result.phases_done += amount
-        self.progress(self.result.phases_done, what, self.m.engine.now() / 1e6)
+        self.progress(self.result.phases_done, what, self.now_ms())
 
     def sample(self) -> None:
-        m = self.m
-        self.series.sample(m, m.engine.now())
+        m, spec = self.m, self.sc.run
         t = m.engine.now()
-        if self.running and t < MAX_VIRTUAL_MS * 1_000_000:
-            m.engine.call_later(int(self.sc.sample_ms * 1e6), self.sample, name="sampler")
+        self.series.sample(m, t)
+        if t >= spec.max_ms * 1e6:
+            self.running = False
+        elif self.settling_from is not None and t >= self.settling_from + spec.after_ms * 1e6:
+            self.running = not spec.until_idle or self.background_busy()
+        if self.running:
+            m.engine.call_later(int(self.sc.sample.every_ms * 1e6), self.sample, name="sampler")
+
+    def background_busy(self) -> bool:
+        """Whether anything but the sampler may still change the machine: an actor that can
+        run, a non-daemon actor alive, or a timer (a sleeping actor, a delayed work)."""
+        e = self.m.engine
+        ours = (self.sample, self.snapshot)
+        return (
+            bool(e.runnable)
+            or e.live > e.live_daemons
+            or any(entry[2] not in ours for entry in e.timers)
+        )
+
+    def snapshot(self, label: str) -> None:
+        self.result.pagemaps.append(capture(self.m, label, self.now_ms()))
 
 
-def _weight(phase: Phase) -> float:
-    return max(1.0, phase.args.get("length", 0) / CHUNK)
+def _static_sizes(sc: Scenario) -> dict[str, int]:
+    """The size each file is created with (for progress weights of whole-file phases)."""
+    sizes: dict[str, int] = {}
+    for spec in sc.processes:
+        for p in spec.phases:
+            if p.op in ("create", "truncate"):
+                for name in file_names(p.args):
+                    sizes.setdefault(name, p.args["size"])
+    return sizes
+
+
+def _weight(phase: Phase, sizes: dict[str, int] | None = None) -> float:
+    a = phase.args
+    if phase.op in ("fill", "verify", "write"):
+        length = a.get("length") or (sizes or {}).get(a["file"], 0) - a.get("offset", 0)
+        return max(1.0, length * a.get("count", 1) / CHUNK)
+    if phase.op == "touch" and a.get("count"):
+        return max(1.0, a["count"] / TOUCH_BATCH / 4)
+    return 1.0
 
 
 def scenario_weight(sc: Scenario) -> float:
     """The total the progress callback counts up to."""
-    return sum(_weight(p) for spec in sc.processes for p in spec.phases)
+    sizes = _static_sizes(sc)
+    return sum(_weight(p, sizes) for spec in sc.processes for p in spec.phases)
 
 
 def run_scenario(
@@ -91,19 +142,43 @@ def run_scenario(
     run = _Run(sc, progress)
     m = run.m
     actors = [
-        m.engine.spawn(_process, run, spec, name=spec.name, cpu=spec.cpu % m.cpus)
-        for spec in sc.processes
+        m.engine.spawn(_process, run, spec, name=spec.name, cpu=spec.cpu) for spec in sc.processes
     ]
+    for instant in sc.sample.pagemaps:
+        if instant == "start":
+            run.snapshot("start")
+        elif not isinstance(instant, str):
+            label = f"{instant:g} ms"
+            m.engine.call_later(int(instant * 1e6), run.snapshot, label, name="pagemap")
     run.sample()
+
+    def ended() -> bool:
+        """The sampler decides (run.sample); note when the last process ends."""
+        if run.settling_from is None and all(a.state == DONE for a in actors):
+            run.settling_from = m.engine.now()
+            run.result.processes_ms = m.engine.now() / 1e6
+            run.progress(run.result.phases_done, "background work", run.now_ms())
+        return not run.running
+
     try:
-        finding = m.engine.run(until=lambda: all(a.state == "done" for a in actors))
+        finding = m.engine.run(until=ended)
+        end = max([*m.engine.clock, run.series.last_ns])
+        if "end" in sc.sample.pagemaps:
+            run.result.pagemaps.append(capture(m, "end", end / 1e6))
     finally:
         run.running = False
         m.engine.close()
-    if finding is not None:
+    if finding is not None and finding.kind != "closed":
         raise ModelBug(f"scenario {sc.name}: {finding.kind}: {finding.message}")
-    run.series.sample(m, max(m.engine.clock))  # the clocks outlive close()
-    run.result.virtual_ms = max(m.engine.clock) / 1e6
+    unfinished = [a.name for a in actors if a.state != DONE]
+    if unfinished:
+        run.result.errors.append(
+            f"run.max_ms ({sc.run.max_ms:g}) reached with {', '.join(unfinished)} unfinished"
+        )
+    if end > run.series.last_ns:
+        run.series.sample(m, end)
+    run.result.pagemaps.sort(key=lambda pm: pm.time_ms)
+    run.result.virtual_ms = end / 1e6
     run.result.wall_seconds = time.perf_counter() - start
     return run.result
 
@@ -115,9 +190,15 @@ class _Process:
     def __init__(self, run: _Run, spec: ProcessSpec) -> None:
         self.run = run
         self.spec = spec
-        self.task = vfs.Task(run.m, run.sb, MMStruct(run.m))
+        self.m = run.m
+        self.task = vfs.Task(run.m, run.sbs[spec.mount], MMStruct(run.m))
         self.fds: dict[str, int] = {}
         self.maps: dict[str, tuple[int, int, int]] = {}  # file -> (addr, length, offset)
+        self.phase_done = 0.0  # progress reported by the current phase
+
+    def step(self, share: float, what: str) -> None:
+        self.phase_done += share
+        self.run.advance(share, f"{self.spec.name}: {what}")
 
     def fd(self, name: str) -> int:
         if name not in self.fds:
@@ -127,110 +208,229 @@ class _Process:
             self.fds[name] = fd
         return self.fds[name]
 
+    def close(self, name: str) -> None:
+        fd = self.fds.pop(name, None)
+        if fd is not None:
+            vfs.sys_close(self.task, fd)
+
+    def size(self, name: str) -> int:
+        return vfs.sys_fstat(self.task, self.fd(name))[1]
+
     def fail(self, what: str) -> None:
         self.run.result.errors.append(f"{self.spec.name}: {what}")
+
+    def note(self, what: str) -> None:
+        self.run.result.notes.append(f"{self.spec.name}: {what}")
+        self.run.series.mark(self.m.engine.now(), f"{self.spec.name}: {what}")
+
+    def mapping(self, a: dict[str, Any], what: str) -> tuple[int, int, int, int] | None:
+        """(addr, map length, start within the map, length) of a phase on a mapped range."""
+        if a["file"] not in self.maps:
+            self.fail(f"{what} {a['file']}: not mapped by this process")
+            return None
+        addr, maplen, base = self.maps[a["file"]]
+        start = a.get("offset", base) - base
+        length = a.get("length", maplen - start)
+        if start < 0 or start + length > maplen:
+            self.fail(f"{what} {a['file']}: range outside the mapping")
+            return None
+        return addr, maplen, start, length
 
 
 def _process(run: _Run, spec: ProcessSpec) -> None:
     proc = _Process(run, spec)
     for phase in spec.phases:
         run.series.mark(run.m.engine.now(), f"{spec.name}: {phase.title}")
-        _PHASES[phase.op](proc, phase.args)
-        if phase.op not in ("fill", "verify"):
-            run.advance(_weight(phase), f"{spec.name}: {phase.title}")
+        weight = _weight(phase, run.sizes)
+        proc.phase_done = 0.0
+        _PHASES[phase.op](proc, phase.args, weight)
+        # phases that report progress in chunks may fall short (an error, OOM): settle it
+        run.advance(weight - proc.phase_done, f"{spec.name}: {phase.title}")
 
 
-def _create(proc: _Process, a: dict[str, Any]) -> None:
-    ret = vfs.sys_ftruncate(proc.task, proc.fd(a["file"]), a["size"])
-    if ret:
-        proc.fail(f"ftruncate {a['file']}: error {ret}")
+def _chunks(start: int, length: int, weight: float) -> list[tuple[int, int, float]]:
+    """(offset, length, progress) steps of CHUNK bytes over a range."""
+    offs = range(start, start + length, CHUNK)
+    share = weight / max(1, len(offs))
+    return [(off, min(CHUNK, start + length - off), share) for off in offs]
 
 
-def _map(proc: _Process, a: dict[str, Any]) -> None:
-    prot = "rw" if a.get("write", True) else "r"
-    addr = vfs_mmap.sys_mmap(
-        proc.task, proc.fd(a["file"]), a["offset"], a["length"], prot, a.get("shared", True)
-    )
+def _create(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    names = file_names(a)
+    for name in names:
+        ret = vfs.sys_ftruncate(proc.task, proc.fd(name), a["size"])
+        if ret:
+            proc.fail(f"ftruncate {name}: error {ret}")
+        if len(names) > 1:
+            proc.close(name)  # many small files: keep the fd table small
+
+
+def _write(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    names = file_names(a)
+    for name in names:
+        offset = a.get("offset", 0)
+        length = a.get("length", proc.size(name) - offset)
+        for off, n, share in _chunks(offset, length, weight / len(names)):
+            got = vfs.sys_pwrite64(proc.task, proc.fd(name), WriteSource(n, a["byte"]), off)
+            if got != n:
+                (proc.note if got == -12 else proc.fail)(f"pwrite {name} at {off}: {got}")
+                return
+            proc.step(share, "write")
+        if len(names) > 1:
+            proc.close(name)
+
+
+def _unlink(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    for name in file_names(a):
+        proc.close(name)
+        ret = vfs.sys_unlink(proc.task, name)
+        if ret:
+            proc.fail(f"unlink {name}: error {ret}")
+
+
+def _map(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    prot = "rw" if a["write"] else "r"
+    offset = a.get("offset", 0)
+    length = a.get("length", proc.size(a["file"]) - offset)
+    addr = vfs_mmap.sys_mmap(proc.task, proc.fd(a["file"]), offset, length, prot, a["shared"])
     if addr < 0:
         proc.fail(f"mmap {a['file']}: error {addr}")
         return
-    proc.maps[a["file"]] = (addr, a["length"], a["offset"])
+    proc.maps[a["file"]] = (addr, length, offset)
 
 
-def _fill(proc: _Process, a: dict[str, Any]) -> None:
+def _fill(proc: _Process, a: dict[str, Any], weight: float) -> None:
     """Write every byte of the mapped range, as a process storing to it would."""
-    addr, maplen, base = proc.maps[a["file"]]
-    start = a.get("offset", base) - base
-    length = a.get("length", maplen)
-    for off in range(start, start + length, CHUNK):
-        n = min(CHUNK, start + length - off)
-        signal, done = vfs_mmap.sys_touch(proc.task, addr, maplen, off, n, 1, a["byte"])
-        if signal:
-            proc.fail(f"fill {a['file']} at {off}: {signal} after {done} bytes")
+    where = proc.mapping(a, "fill")
+    if where is None:
+        return
+    addr, maplen, start, length = where
+    for off, n, share in _chunks(start, length, weight):
+        if not _touch_range(proc, addr, maplen, off, n, 1, a["byte"], "fill"):
             return
-        proc.run.advance(n / CHUNK, f"{proc.spec.name}: fill")
+        proc.step(share, "fill")
 
 
-def _verify(proc: _Process, a: dict[str, Any]) -> None:
+def _touch_range(
+    proc: _Process, addr: int, maplen: int, off: int, n: int, stride: int, byte: int | None,
+    what: str,
+) -> bool:  # fmt: skip
+    signal, done = vfs_mmap.sys_touch(proc.task, addr, maplen, off, n, stride, byte)
+    if signal == "ENOMEM":
+        proc.note(f"{what}: out of memory at offset {off + done * stride}")
+    elif signal:
+        proc.fail(f"{what} at {off}: {signal} after {done} accesses")
+    return not signal
+
+
+def _touch(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    """Access the mapped range in a pattern (phases.touch_offsets), reading or writing."""
+    where = proc.mapping(a, "touch")
+    if where is None:
+        return
+    addr, maplen, start, length = where
+    byte = a.get("byte") if a["write"] else None
+    if a["pattern"] in ("sequential", "strided"):
+        stride = a.get("stride") or (
+            4096 if a["pattern"] == "sequential" else proc.m.HPAGE_PMD_SIZE
+        )
+        for off, n, share in _chunks(start, length, weight):
+            first = off + (-(off - start)) % stride  # the pattern's first access in this chunk
+            if first < off + n and not _touch_range(
+                proc, addr, maplen, first, off + n - first, stride, byte, "touch"
+            ):
+                return
+            proc.step(share, "touch")
+        return
+    offsets = touch_offsets(a, length, proc.m.HPAGE_PMD_SIZE, proc.m.config.seed)
+    share = weight * TOUCH_BATCH / max(1, len(offsets))
+    for i, off in enumerate(offsets, 1):
+        if not _touch_range(proc, addr, maplen, start + off, 1, 1, byte, "touch"):
+            return
+        if i % TOUCH_BATCH == 0:
+            proc.step(share, "touch")
+
+
+def _verify(proc: _Process, a: dict[str, Any], weight: float) -> None:
     """Read the range back with pread and count the bytes that differ from *byte*."""
     fd, byte = proc.fd(a["file"]), a["byte"]
-    offset, length = a.get("offset", 0), a["length"]
+    offset = a.get("offset", 0)
+    length = a.get("length", proc.size(a["file"]) - offset)
     bad = 0
 
     def sink(data: bytes) -> None:
         nonlocal bad
         bad += len(data) - data.count(byte)
 
-    for off in range(offset, offset + length, CHUNK):
-        n = min(CHUNK, offset + length - off)
+    for off, n, share in _chunks(offset, length, weight):
         got = vfs.sys_pread64(proc.task, fd, n, off, sink)
         if got != n:
             proc.fail(f"pread {a['file']} at {off}: {got} of {n} bytes")
-        proc.run.advance(n / CHUNK, f"{proc.spec.name}: verify")
+        proc.step(share, "verify")
     key = f"{proc.spec.name}:{a['file']}@{offset}"
     proc.run.result.mismatched_bytes[key] = bad
 
 
-def _pressure(proc: _Process, a: dict[str, Any]) -> None:
-    if hog_allocate(proc.run.m, a["bytes"]):
-        proc.fail(f"pressure {a['bytes']}: ENOMEM")
+def _pressure(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    if hog_allocate(proc.m, a["bytes"]):
+        held = len(proc.m.hog_pages) * 4096 >> 20
+        proc.note(f"pressure: out of memory, holding {held} MiB")
 
 
-def _signal(proc: _Process, a: dict[str, Any]) -> None:
-    proc.run.events.add(a["event"])
-    proc.run.m.engine.wake(("event", a["event"]))
+def _signal(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    run = proc.run
+    if a["event"] not in run.events and a["event"] in run.sc.sample.pagemaps:
+        run.snapshot(a["event"])
+    run.events.add(a["event"])
+    proc.m.engine.wake(("event", a["event"]))
 
 
-def _wait(proc: _Process, a: dict[str, Any]) -> None:
+def _wait(proc: _Process, a: dict[str, Any], weight: float) -> None:
     while a["event"] not in proc.run.events:
-        proc.run.m.engine.block_on(("event", a["event"]), f"wait:{a['event']}")
+        proc.m.engine.block_on(("event", a["event"]), f"wait:{a['event']}")
 
 
-def _truncate(proc: _Process, a: dict[str, Any]) -> None:
-    vfs.sys_ftruncate(proc.task, proc.fd(a["file"]), a["size"])
+def _truncate(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    ret = vfs.sys_ftruncate(proc.task, proc.fd(a["file"]), a["size"])
+    if ret:
+        proc.fail(f"truncate {a['file']}: error {ret}")
 
 
-def _punch(proc: _Process, a: dict[str, Any]) -> None:
+def _punch(proc: _Process, a: dict[str, Any], weight: float) -> None:
     mode = vfs.FALLOC_FL_PUNCH_HOLE | vfs.FALLOC_FL_KEEP_SIZE
-    vfs.sys_fallocate(proc.task, proc.fd(a["file"]), mode, a["offset"], a["length"])
+    ret = vfs.sys_fallocate(proc.task, proc.fd(a["file"]), mode, a["offset"], a["length"])
+    if ret:
+        proc.fail(f"punch {a['file']}: error {ret}")
 
 
-def _unmap(proc: _Process, a: dict[str, Any]) -> None:
+def _unmap(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    if a["file"] not in proc.maps:
+        proc.fail(f"unmap {a['file']}: not mapped by this process")
+        return
     addr, length, _ = proc.maps.pop(a["file"])
     vfs_mmap.sys_munmap(proc.task, addr, length)
 
 
-_PHASES: dict[str, Callable[[_Process, dict[str, Any]], None]] = {
+def _sysctl(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    if proc.m.set_sysctl(a["name"], a["value"]):
+        proc.fail(f"sysctl {a['name']}={a['value']}: refused")
+
+
+_PHASES: dict[str, Callable[[_Process, dict[str, Any], float], None]] = {
     "create": _create,
+    "write": _write,
+    "unlink": _unlink,
     "map": _map,
+    "unmap": _unmap,
     "fill": _fill,
+    "touch": _touch,
     "verify": _verify,
     "pressure": _pressure,
-    "release": lambda proc, a: hog_release(proc.run.m),
-    "sleep": lambda proc, a: proc.run.m.engine.sleep(int(a["ms"] * 1e6), "phase:sleep"),
-    "signal": _signal,
-    "wait": _wait,
+    "release": lambda proc, a, w: hog_release(proc.m),
     "truncate": _truncate,
     "punch": _punch,
-    "unmap": _unmap,
+    "sleep": lambda proc, a, w: proc.m.engine.sleep(int(a["ms"] * 1e6), "phase:sleep"),
+    "signal": _signal,
+    "wait": _wait,
+    "sysctl": _sysctl,
 }

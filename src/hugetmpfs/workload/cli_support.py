@@ -1,0 +1,76 @@
+"""The ``run`` command's work, kept out of cli.py: find the scenario, run it, write and print.
+
+Everything that can be wrong with the input (the scenario file, an override, an output
+directory that is not ours to replace) is checked before the machine is built.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from hugetmpfs.errors import InputError
+from hugetmpfs.workload.scenario import DEFAULT, builtin_names, builtin_path
+from hugetmpfs.workload.scenario_file import load_scenario
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hugetmpfs.workload.scenario import Scenario
+
+#: What an output directory of ours holds: only then may a new run replace it.
+OUTPUT_MARKERS = ("series.json", "index.html")
+
+
+def resolve(name: str | None) -> str:
+    """The file of scenario *name*: a built-in's name, or a path to a TOML file."""
+    name = name or DEFAULT
+    if name in builtin_names():
+        return builtin_path(name)
+    if name.endswith(".toml") or os.sep in name or os.path.exists(name):
+        return name
+    known = ", ".join(builtin_names())
+    raise InputError(f"unknown scenario {name!r} (built in: {known}; or give a .toml file)")
+
+
+def load(name: str | None, overrides: tuple[str, ...] = (), scale: int = 1) -> Scenario:
+    return load_scenario(resolve(name), overrides, scale)
+
+
+def check_output_dir(path: str, option: str) -> None:
+    """Refuse to replace a directory that is not a previous run's output."""
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path):
+        raise InputError(f"{option} {path}: exists and is not a directory")
+    entries = os.listdir(path)
+    if entries and not any(m in entries for m in OUTPUT_MARKERS):
+        raise InputError(
+            f"{option} {path}: exists and is not the output of a run; not replacing it"
+        )
+
+
+def list_scenarios() -> str:
+    """The built-in scenarios, one a line, with the first line of their description."""
+    lines = []
+    for name in builtin_names():
+        sc = load_scenario(builtin_path(name))
+        first = sc.description.split(". ")[0].replace("\n", " ")
+        lines.append(f"{name:22} {first}")
+        lines.append(f"{'':22} {builtin_path(name)}")
+    return "\n".join(lines)
+
+
+def run_and_report(
+    sc: Scenario, console: Console, out_dir: str, report_dir: str | None
+) -> tuple[int, dict[str, str]]:
+    """Run *sc* with a progress bar, write its outputs, print the tables: (status, paths)."""
+    from hugetmpfs.workload import report
+    from hugetmpfs.workload.runner import run_scenario, scenario_weight
+
+    console.print(f"[bold]{sc.name}[/]: {sc.description}", highlight=False)
+    with report.progress_bar(console, sc, scenario_weight(sc)) as update:
+        result = run_scenario(sc, progress=update)
+    paths = report.write_outputs(result, out_dir, report_dir)
+    report.print_report(console, result, paths)
+    return (0 if result.verified else 1), paths
