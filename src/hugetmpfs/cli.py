@@ -203,6 +203,69 @@ def run(
 
 
 @cli.command()
+@click.argument("a", type=click.Path(dir_okay=False))
+@click.argument("b", type=click.Path(dir_okay=False))
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw both runs to this PNG.")
+def compare(a: str, b: str, plot: str | None) -> None:
+    """Show two runs side by side: A and B are the series.json files of two runs."""
+
+    def body() -> int:
+        from rich.console import Console
+
+        from hugetmpfs.workload import cli_support
+
+        console = Console(width=None if sys.stdout.isatty() else 140)
+        return cli_support.compare_runs(a, b, console, plot)
+
+    sys.exit(_guarded(body))
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY.PATH=V1,V2,...",
+    help="A scenario key and its values (repeatable): the grid is every combination.",
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="As for run.")
+@click.option("--scale", type=_SCALE, default="1", help="Divide every size and access count.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Runs in parallel (forked processes).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Directory for the runs and the table (default: out/sweep-SCENARIO).",
+)
+def sweep(
+    scenario: str,
+    params: tuple[str, ...],
+    overrides: tuple[str, ...],
+    scale: str,
+    workers: int,
+    out_dir: str | None,
+) -> None:
+    """Run SCENARIO over a grid of parameters in parallel; one table of the results."""
+
+    def body() -> int:
+        from rich.console import Console
+
+        from hugetmpfs.workload import cli_support
+
+        console = Console(width=None if sys.stdout.isatty() else 200)
+        return cli_support.sweep(scenario, params, overrides, int(scale), out_dir, workers, console)
+
+    sys.exit(_guarded(body))
+
+
+@cli.command()
 @click.argument("scenario", required=False)
 @click.option(
     "--strategy",

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hugetmpfs.workload.scenario import Scenario
 
 #: What an output directory of ours holds: only then may a new run replace it.
-OUTPUT_MARKERS = ("series.json", "index.html")
+OUTPUT_MARKERS = ("series.json", "index.html", "sweep.json")
 
 
 def resolve(name: str | None) -> str:
@@ -74,3 +74,63 @@ def run_and_report(
     paths = report.write_outputs(result, out_dir, report_dir)
     report.print_report(console, result, paths)
     return (0 if result.verified else 1), paths
+
+
+def compare_runs(a: str, b: str, console: Console, plot: str | None) -> int:
+    """Print two runs side by side (and plot them if asked)."""
+    from hugetmpfs.workload.compare import compare_table, load_run, plot_compare
+
+    run_a, run_b = load_run(a), load_run(b)
+    console.print(compare_table(run_a, run_b, a, b))
+    if plot is not None:
+        plot_compare(run_a, run_b, (f"A: {a}", f"B: {b}"), plot)
+        console.print(f"plot: {plot}", highlight=False)
+    return 0
+
+
+def sweep(
+    name: str,
+    params: tuple[str, ...],
+    overrides: tuple[str, ...],
+    scale: int,
+    out_dir: str | None,
+    workers: int,
+    console: Console,
+) -> int:
+    """Run *name* over the grid of *params* and print one table of the results."""
+    import shutil
+
+    from rich.table import Table
+
+    from hugetmpfs.workload import sweep as sw
+    from hugetmpfs.workload.report import fresh_dir, replace_dir
+
+    grid = sw.parse_params(params)
+    if not grid:
+        raise InputError("sweep needs at least one --param KEY.PATH=VALUE[,VALUE...]")
+    path = resolve(name)
+    first = load_scenario(path, overrides, scale)
+    out = out_dir or os.path.join("out", f"sweep-{first.name}")
+    check_output_dir(out, "--out")
+    tmp = fresh_dir(os.path.abspath(out))
+    try:
+        total = len(sw.grid(grid))
+        console.print(f"[bold]{first.name}[/]: {total} runs on {min(workers, total)} workers")
+        rows = sw.run_sweep(
+            path, grid, overrides, scale, tmp, workers,
+            lambda done, n: console.print(f"  run {done}/{n} done"),
+        )  # fmt: skip
+        sw.write_table(rows, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, os.path.abspath(out))
+    head, body = sw.table_rows(rows)
+    table = Table(title=f"sweep of {first.name}")
+    for i, h in enumerate(head):
+        table.add_column(h, justify="left" if i <= len(grid) else "right")
+    for cells in body:
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"results: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
+    return 0 if all(r["summary"]["verified"] for r in rows) else 1

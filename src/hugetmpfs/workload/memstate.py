@@ -108,7 +108,7 @@ SLOT_STATES = {
     "w": "swapped",
     ".": "empty",
 }
-MAX_FILES = 4  # page maps show the largest files only
+MAX_FILES = 4  # page maps show the largest files only (of a huge page or more)
 
 
 @dataclass
@@ -160,7 +160,8 @@ def capture(m: Machine, label: str, time_ms: float) -> PageMap:
     for sb in m.mounts:
         files.extend((name, inode) for name, inode in sb.names.items())
     files.sort(key=lambda f: (-f[1].i_size, f[0]))
-    chosen = [(name, file_slots(m, inode)) for name, inode in files[:MAX_FILES] if inode.i_size]
+    files = [f for f in files if f[1].i_size >= m.HPAGE_PMD_SIZE][:MAX_FILES]  # an extent at least
+    chosen = [(name, file_slots(m, inode)) for name, inode in files]
     return PageMap(label, time_ms, frame_states(m), m.HPAGE_PMD_NR, chosen)
 
 

@@ -3,7 +3,7 @@
 Each op's arguments are declared once here; ``scenario_file`` validates against this table,
 docs/workloads.md documents it, and ``runner`` executes it.  Sizes are bytes (TOML integers
 or strings such as ``"64M"``); ``count`` arguments are numbers of accesses.  ``--scale``
-divides both kinds.
+divides both kinds; a ``stride`` (``every``, a touch's ``stride``) is a size it leaves alone.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ PAGE = 4096
 class Arg:
     """One argument: kind, whether required, default, bounds or choices."""
 
-    kind: str  # size count int byte number bool str enum strlist instants
+    kind: str  # size stride count int byte number bool str enum strlist instants
     required: bool = False
     default: Any = None
     lo: float | None = None
@@ -29,6 +29,7 @@ class Arg:
     def describe(self) -> str:
         return {
             "size": "a size (an integer, or digits with K, M or G)",
+            "stride": "a size (an integer, or digits with K, M or G)",
             "count": "a count (an integer, or digits with K, M or G)",
             "int": "an integer",
             "byte": "an integer",
@@ -58,7 +59,13 @@ PATTERNS = ("sequential", "random", "strided", "hotcold")
 #: op -> its arguments (besides ``op`` and ``label``, which every phase may have).
 PHASE_ARGS: dict[str, dict[str, Arg]] = {
     "create": {**_FILE, "size": _req("size", lo=0), "count": Arg("int", default=1, lo=1)},
-    "write": {**_FILE, "byte": _BYTE, **_RANGE, "count": Arg("int", default=1, lo=1)},
+    "write": {
+        **_FILE,
+        "byte": _BYTE,
+        **_RANGE,
+        "every": Arg("stride", lo=4096),
+        "count": Arg("int", default=1, lo=1),
+    },
     "unlink": {
         **_FILE,
         "count": Arg("int", default=1, lo=1),
@@ -79,7 +86,7 @@ PHASE_ARGS: dict[str, dict[str, Arg]] = {
         "pattern": Arg("enum", default="sequential", choices=PATTERNS),
         "write": Arg("bool", default=False),
         "byte": Arg("byte", lo=0, hi=255),
-        "stride": Arg("size", lo=1),
+        "stride": Arg("stride", lo=1),
         "count": Arg("count", lo=1),
         "hot": Arg("number", default=0.1, lo=0.0001, hi=1),
         "hot_share": Arg("number", default=0.9, lo=0, hi=1),
@@ -89,7 +96,12 @@ PHASE_ARGS: dict[str, dict[str, Arg]] = {
     "pressure": {"bytes": _req("size", lo=1)},
     "release": {},
     "truncate": {**_FILE, "size": _req("size", lo=0)},
-    "punch": {**_FILE, "offset": _req("size", lo=0), "length": _req("size", lo=1)},
+    "punch": {
+        **_FILE,
+        "offset": _req("size", lo=0),
+        "length": _req("size", lo=1),
+        "every": Arg("stride", lo=4096),
+    },
     "sleep": {"ms": _req("number", lo=0, hi=1e9)},
     "signal": {"event": _req("str")},
     "wait": {"event": _req("str")},
@@ -111,8 +123,8 @@ def touch_offsets(a: dict[str, Any], length: int, hpage_size: int, seed: int) ->
 
     sequential: every ``stride`` bytes (default a page); strided: every ``stride`` bytes
     (default a huge page); random: ``count`` pages drawn uniformly (default as many as the
-    range holds); hotcold: ``count`` pages, ``hot_share`` of them from the first ``hot``
-    share of the range's pages (the hot set, shuffled), the rest from the cold pages.
+    range holds); hotcold: ``count`` pages, ``hot_share`` of them drawn from the first
+    ``hot`` share of the range's pages (the hot set), the rest from the other (cold) pages.
     """
     pattern = a.get("pattern", "sequential")
     if pattern in ("sequential", "strided"):
@@ -132,3 +144,11 @@ def touch_offsets(a: dict[str, Any], length: int, hpage_size: int, seed: int) ->
         else:
             offsets.append((hot + rng.randrange(cold)) * PAGE)
     return offsets
+
+
+def repeats(offset: int, length: int, every: int | None, end: int) -> list[tuple[int, int]]:
+    """(offset, length) of each repeat of a ranged phase with ``every`` (just one without),
+    up to *end* (the file's size)."""
+    if not every:
+        return [(offset, length)]
+    return [(off, min(length, end - off)) for off in range(offset, end, every)]

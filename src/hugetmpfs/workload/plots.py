@@ -87,6 +87,8 @@ def draw_panel(ax: Axes, name: str, series: Series, hpage_kb: int) -> None:
         ax.plot([], [], color="#762a83", ls=":", label="fragmentation index (right; -1: fits)")
     elif name == "recovery":
         _recovery_panel(ax, series)
+    if name in ("memory", "holes", "swap"):
+        ax.set_ylim(bottom=0, top=max(1.0, ax.get_ylim()[1]))
     _mark_phases(ax, series)
     ax.set_title(TITLES[name], fontsize=9, loc="left")
     if ax.get_legend_handles_labels()[0]:

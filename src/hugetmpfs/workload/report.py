@@ -183,20 +183,22 @@ def summary_rows(info: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) rows of the summary table, recovery stats included."""
     fig = info["figures"]
     rows = [("virtual time (ms)", f"{info['virtual_ms']:,.1f}")]
-    rows += [(label, _fmt(fig[key])) for key, label in SUMMARY_ROWS]
+    rows += [(label, fmt_value(fig[key])) for key, label in SUMMARY_ROWS]
     if fig["recovery"] is None:
         rows.append(("recovery stats", "none: this model exposes none"))
     else:
-        rows += [(f"recovery: {k}", _fmt(v)) for k, v in fig["recovery"].items() if v]
+        rows += [(f"recovery: {k}", fmt_value(v)) for k, v in fig["recovery"].items() if v]
         if not any(fig["recovery"].values()):
             rows.append(("recovery stats", "all zero"))
     rows.append(("verified", "every byte read back as written" if info["verified"] else "NO"))
     return rows
 
 
-def _fmt(value: Any) -> str:
+def fmt_value(value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.3f}".rstrip("0").rstrip(".")
     if isinstance(value, int):
@@ -220,17 +222,15 @@ def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "instant"
 
 
-def _write_files(result: RunResult, out_dir: str) -> dict[str, str]:
-    """Write every output into *out_dir*; return their names (relative)."""
-    from hugetmpfs.workload.html import write_html
-    from hugetmpfs.workload.plots import PANELS, plot_pagemap, plot_panels
-
+def write_data(result: RunResult, out_dir: str) -> dict[str, str]:
+    """Write series.json, series.csv and summary.json into *out_dir*; return their names."""
     sc = result.scenario
     meta = {
         "scenario": sc.name,
         "description": sc.description,
         "machine": dict(vars(sc.machine)),
         "mounts": [vars(mt) for mt in sc.mounts],
+        "sysctls": dict(sc.sysctls),
         "summary": summary(result, wall=False),
     }
     fields = sc.sample.fields
@@ -239,7 +239,16 @@ def _write_files(result: RunResult, out_dir: str) -> dict[str, str]:
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary(result), f, indent=1, sort_keys=True)
         f.write("\n")
-    names = {"json": "series.json", "csv": "series.csv", "summary": "summary.json"}
+    return {"json": "series.json", "csv": "series.csv", "summary": "summary.json"}
+
+
+def _write_files(result: RunResult, out_dir: str) -> dict[str, str]:
+    """Write every output into *out_dir*; return their names (relative)."""
+    from hugetmpfs.workload.html import write_html
+    from hugetmpfs.workload.plots import PANELS, plot_pagemap, plot_panels
+
+    sc = result.scenario
+    names = write_data(result, out_dir)
     plots = {p: f"{p}.png" for p in (*PANELS, "overview")}
     plot_panels(
         result.series,
@@ -257,18 +266,18 @@ def _write_files(result: RunResult, out_dir: str) -> dict[str, str]:
     return names
 
 
-def _fresh_dir(target: str) -> str:
+def fresh_dir(target: str) -> str:
     """A new empty directory beside *target*, to be renamed to it once complete."""
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     return tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.", dir=parent)
 
 
-def _replace_dir(tmp: str, target: str) -> None:
+def replace_dir(tmp: str, target: str) -> None:
     """Move the finished *tmp* to *target*, replacing what was there."""
     old = None
     if os.path.lexists(target):
-        old = _fresh_dir(target)
+        old = fresh_dir(target)
         os.rename(target, os.path.join(old, "previous"))
     os.rename(tmp, target)
     if old is not None:
@@ -279,7 +288,7 @@ def write_outputs(result: RunResult, out_dir: str, report_dir: str | None = None
     """Write the series, summary, plots, page maps and HTML report under *out_dir*, and the
     self-contained report alone under *report_dir* if given; return the paths."""
     out_dir = os.path.abspath(out_dir)
-    tmp = _fresh_dir(out_dir)
+    tmp = fresh_dir(out_dir)
     try:
         names = _write_files(result, tmp)
     except BaseException:
@@ -288,11 +297,11 @@ def write_outputs(result: RunResult, out_dir: str, report_dir: str | None = None
     paths = {k: os.path.join(out_dir, v) for k, v in names.items()}
     if report_dir is not None and os.path.abspath(report_dir) != out_dir:
         report_dir = os.path.abspath(report_dir)
-        rtmp = _fresh_dir(report_dir)
+        rtmp = fresh_dir(report_dir)
         shutil.copy(os.path.join(tmp, "index.html"), os.path.join(rtmp, "index.html"))
-        _replace_dir(rtmp, report_dir)
+        replace_dir(rtmp, report_dir)
         paths["report"] = os.path.join(report_dir, "index.html")
-    _replace_dir(tmp, out_dir)
+    replace_dir(tmp, out_dir)
     return paths
 
 

@@ -23,7 +23,7 @@ from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.machine import Machine
 from hugetmpfs.sim.actor import DONE
 from hugetmpfs.workload.memstate import PageMap, capture
-from hugetmpfs.workload.phases import file_names, touch_offsets
+from hugetmpfs.workload.phases import file_names, repeats, touch_offsets
 from hugetmpfs.workload.series import Series
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from hugetmpfs.workload.scenario import Phase, ProcessSpec, Scenario
 
+ENOMEM = 12
 CHUNK = 4 << 20  # long phases proceed (and report progress) in chunks of this many bytes
 TOUCH_BATCH = 2048  # random touches between two progress reports
 
@@ -121,7 +122,10 @@ def _static_sizes(sc: Scenario) -> dict[str, int]:
 def _weight(phase: Phase, sizes: dict[str, int] | None = None) -> float:
     a = phase.args
     if phase.op in ("fill", "verify", "write"):
-        length = a.get("length") or (sizes or {}).get(a["file"], 0) - a.get("offset", 0)
+        size = (sizes or {}).get(a["file"] if a.get("count", 1) == 1 else f"{a['file']}.0", 0)
+        length = a.get("length") or size - a.get("offset", 0)
+        if a.get("every"):
+            length = length * max(1, size // a["every"])
         return max(1.0, length * a.get("count", 1) / CHUNK)
     if phase.op == "touch" and a.get("count"):
         return max(1.0, a["count"] / TOUCH_BATCH / 4)
@@ -266,16 +270,21 @@ def _create(proc: _Process, a: dict[str, Any], weight: float) -> None:
 
 
 def _write(proc: _Process, a: dict[str, Any], weight: float) -> None:
+    """pwrite *byte* over the range of each file (repeated ``every`` bytes, if given)."""
     names = file_names(a)
     for name in names:
+        size = proc.size(name)
         offset = a.get("offset", 0)
-        length = a.get("length", proc.size(name) - offset)
-        for off, n, share in _chunks(offset, length, weight / len(names)):
-            got = vfs.sys_pwrite64(proc.task, proc.fd(name), WriteSource(n, a["byte"]), off)
-            if got != n:
-                (proc.note if got == -12 else proc.fail)(f"pwrite {name} at {off}: {got}")
-                return
-            proc.step(share, "write")
+        length = a.get("length", size - offset)
+        spans = repeats(offset, length, a.get("every"), size)
+        for start, span in spans:
+            for off, n, share in _chunks(start, span, weight / len(names) / len(spans)):
+                src = WriteSource(n, a["byte"])
+                got = vfs.sys_pwrite64(proc.task, proc.fd(name), src, off)
+                if got != n:
+                    (proc.note if got == -ENOMEM else proc.fail)(f"pwrite {name} at {off}: {got}")
+                    return
+                proc.step(share, "write")
         if len(names) > 1:
             proc.close(name)
 
@@ -398,9 +407,12 @@ def _truncate(proc: _Process, a: dict[str, Any], weight: float) -> None:
 
 def _punch(proc: _Process, a: dict[str, Any], weight: float) -> None:
     mode = vfs.FALLOC_FL_PUNCH_HOLE | vfs.FALLOC_FL_KEEP_SIZE
-    ret = vfs.sys_fallocate(proc.task, proc.fd(a["file"]), mode, a["offset"], a["length"])
-    if ret:
-        proc.fail(f"punch {a['file']}: error {ret}")
+    fd = proc.fd(a["file"])
+    for off, n in repeats(a["offset"], a["length"], a.get("every"), proc.size(a["file"])):
+        ret = vfs.sys_fallocate(proc.task, fd, mode, off, n)
+        if ret:
+            proc.fail(f"punch {a['file']} at {off}: error {ret}")
+            return
 
 
 def _unmap(proc: _Process, a: dict[str, Any], weight: float) -> None:

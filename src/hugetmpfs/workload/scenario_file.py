@@ -238,7 +238,7 @@ def _convert(raw: Any, arg: Arg) -> Any:
     """*raw* as *arg*'s kind, or None when it is not of that kind."""
     kind = arg.kind
     is_int = isinstance(raw, int) and not isinstance(raw, bool)
-    if kind in ("size", "count"):
+    if kind in ("size", "stride", "count"):
         return parse_size(raw)
     if kind in ("int", "byte"):
         return raw if is_int else None
