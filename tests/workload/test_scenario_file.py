@@ -186,3 +186,21 @@ def test_key_lines_of_headers_dotted_and_inline_keys() -> None:
     assert lines[("arr", 0, "k", 1, "z")] == 6
     assert lines[("arr", 1, "k")] == 8
     assert format_path(("sysctl", "vm.x", 2)) == 'sysctl."vm.x"[2]'
+
+
+def test_the_docs_describe_every_builtin_phase_and_key() -> None:
+    from pathlib import Path
+
+    from hugetmpfs.workload.phases import PHASE_ARGS
+    from hugetmpfs.workload.scenario_file import _MACHINE, _MOUNT, _RUN, _SAMPLE
+
+    docs = (Path(__file__).parents[2] / "docs" / "workloads.md").read_text()
+    for name in builtin_names():
+        assert f"### {name} (" in docs, name
+    for op, args in PHASE_ARGS.items():
+        assert f"| `{op}` |" in docs, op
+        for arg in args:
+            assert arg in docs, (op, arg)
+    for table in (_MACHINE, _MOUNT, _SAMPLE, _RUN):
+        for key in table:
+            assert f"\n{key} = " in docs, key
