@@ -60,6 +60,7 @@ def _render(path: str) -> tuple[list[list], list[dict], str]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: never download a driver
     profile = tempfile.mkdtemp(prefix="hugetmpfs-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM

@@ -376,8 +376,8 @@ def parse_scenario(
     procs = ld.processes(doc.get("process"), machine, mounts)
     ld.events(procs, sample)
     sc = Scenario(
-        name, description.strip(), machine, mounts, tuple(procs), sample, run, sysctls,
-        shows.strip(), path,
+        name, " ".join(description.split()), machine, mounts, tuple(procs), sample, run,
+        sysctls, " ".join(shows.split()), path,
     )  # fmt: skip
     return _scaled(sc, scale)
 
