@@ -100,8 +100,6 @@ def sweep(
     """Run *name* over the grid of *params* and print one table of the results."""
     import shutil
 
-    from rich.table import Table
-
     from hugetmpfs.workload import sweep as sw
     from hugetmpfs.workload.report import fresh_dir, replace_dir
 
@@ -125,12 +123,6 @@ def sweep(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     replace_dir(tmp, os.path.abspath(out))
-    head, body = sw.table_rows(rows)
-    table = Table(title=f"sweep of {first.name}")
-    for i, h in enumerate(head):
-        table.add_column(h, justify="left" if i <= len(grid) else "right")
-    for cells in body:
-        table.add_row(*cells)
-    console.print(table)
+    console.print(sw.sweep_table(rows, f"sweep of {first.name}"))
     console.print(f"results: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
     return 0 if all(r["summary"]["verified"] for r in rows) else 1

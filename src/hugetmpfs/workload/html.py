@@ -56,7 +56,8 @@ def _sections(result: RunResult, folder: str, names: dict[str, str]) -> list[str
 
     sc, series = result.scenario, result.series
     info = summary(result)
-    machine = [[k, str(v)] for k, v in vars(sc.machine).items()]
+    machine = [["scenario file", sc.source]] if sc.source else []
+    machine += [[k, str(v)] for k, v in vars(sc.machine).items()]
     machine += [[f"mount {m.name}", f"huge={m.huge} size={m.size >> 20} MiB"] for m in sc.mounts]
     machine += [[f"sysctl {k}", str(v)] for k, v in sc.sysctls]
     out = [f"<h1>{_e(sc.name)}</h1>", f"<p>{_e(sc.description)}</p>"]

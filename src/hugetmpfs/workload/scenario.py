@@ -84,14 +84,6 @@ class Scenario:
     shows: str = ""  # what a reader should see in the plots
     source: str = ""  # the file it came from
 
-    @property
-    def sample_ms(self) -> float:
-        return self.sample.every_ms
-
-    @property
-    def mount(self) -> MountSpec:
-        return self.mounts[0]
-
 
 DEFAULT = "swap-and-recover"
 

@@ -17,6 +17,8 @@ import multiprocessing
 import os
 from typing import TYPE_CHECKING, Any
 
+from rich.table import Table
+
 from hugetmpfs.errors import InputError
 from hugetmpfs.workload.scenario_file import load_scenario
 
@@ -125,6 +127,18 @@ def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         ]
         out.append(cells)
     return head, out
+
+
+def sweep_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """The sweep table for the console: parameters left-aligned, figures right-aligned."""
+    head, body = table_rows(rows)
+    nparams = len(rows[0]["params"]) if rows else 0
+    table = Table(title=title)
+    for i, h in enumerate(head):
+        table.add_column(h, justify="left" if i <= nparams else "right")
+    for cells in body:
+        table.add_row(*cells)
+    return table
 
 
 def write_table(rows: list[dict[str, Any]], out_dir: str) -> dict[str, str]:
