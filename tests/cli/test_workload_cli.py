@@ -128,3 +128,12 @@ def test_compare_and_sweep(tmp_path: Path) -> None:
     proc = hugetmpfs(tmp_path, "sweep", "tiny.toml", "--param", "machine.cpus=1,0")
     assert proc.returncode == 2
     assert proc.stderr == "tiny.toml: machine.cpus: 0 must be in 1..64 (set by --set)\n"
+
+
+def test_a_run_cut_short_exits_1_and_says_why(tmp_path: Path) -> None:
+    proc = hugetmpfs(
+        tmp_path, "run", "swap-basic", "--scale", "64", "--set", "run.max_ms=1", "--quiet"
+    )
+    assert proc.returncode == 1
+    assert "run.max_ms (1) reached with" in proc.stderr
+    assert (tmp_path / "out" / "swap-basic" / "index.html").exists()

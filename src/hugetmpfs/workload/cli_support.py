@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+import click
+
 from hugetmpfs.errors import InputError
 from hugetmpfs.workload.scenario import DEFAULT, builtin_names, builtin_path
 from hugetmpfs.workload.scenario_file import load_scenario
@@ -73,6 +75,12 @@ def run_and_report(
         result = run_scenario(sc, progress=update)
     paths = report.write_outputs(result, out_dir, report_dir)
     report.print_report(console, result, paths)
+    if console.quiet:  # what went wrong still goes to stderr
+        for error in result.errors:
+            click.echo(f"hugetmpfs: {sc.name}: {error}", err=True)
+        lost = sum(result.mismatched_bytes.values())
+        if lost:
+            click.echo(f"hugetmpfs: {sc.name}: {lost} bytes read back differ", err=True)
     return (0 if result.verified else 1), paths
 
 
