@@ -137,3 +137,19 @@ def test_a_run_cut_short_exits_1_and_says_why(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "run.max_ms (1) reached with" in proc.stderr
     assert (tmp_path / "out" / "swap-basic" / "index.html").exists()
+
+
+def test_processes_that_wait_for_each_other_are_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "dl.toml").write_text(
+        '[machine]\nram = "64M"\n'
+        '[[process]]\nname = "a"\n'
+        'phase = [{ op = "wait", event = "x" }, { op = "signal", event = "y" }]\n'
+        '[[process]]\nname = "b"\n'
+        'phase = [{ op = "wait", event = "y" }, { op = "signal", event = "x" }]\n'
+    )
+    proc = hugetmpfs(tmp_path, "run", "dl.toml", "--quiet")
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "hugetmpfs: dl.toml: the processes wait for each other: a for 'x', b for 'y'\n"
+    )
+    assert not (tmp_path / "out").exists()

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from hugetmpfs.errors import ModelBug
+from hugetmpfs.errors import InputError, ModelBug
 from hugetmpfs.shmem.machine import Machine
 from hugetmpfs.sim.actor import DONE
 from hugetmpfs.workload.memstate import PageMap, capture
@@ -82,21 +82,24 @@ class _Run:
         self.series.sample(m, t)
         if t >= spec.max_ms * 1e6:
             self.running = False
-        elif self.settling_from is not None and t >= self.settling_from + spec.after_ms * 1e6:
-            self.running = not spec.until_idle or self.background_busy()
+        elif self.settling_from is None:
+            # every process waits, and nothing can wake one: stop, the engine reports it
+            self.running = self.something_pending()
+        elif t >= self.settling_from + spec.after_ms * 1e6:
+            self.running = spec.until_idle and self.background_busy()
         if self.running:
             m.engine.call_later(int(self.sc.sample.every_ms * 1e6), self.sample, name="sampler")
 
-    def background_busy(self) -> bool:
-        """Whether anything but the sampler may still change the machine: an actor that can
-        run, a non-daemon actor alive, or a timer (a sleeping actor, a delayed work)."""
+    def something_pending(self) -> bool:
+        """An actor that can run, or a timer besides ours (a sleeping actor, a delayed work)."""
         e = self.m.engine
         ours = (self.sample, self.snapshot)
-        return (
-            bool(e.runnable)
-            or e.live > e.live_daemons
-            or any(entry[2] not in ours for entry in e.timers)
-        )
+        return bool(e.runnable) or any(entry[2] not in ours for entry in e.timers)
+
+    def background_busy(self) -> bool:
+        """Whether anything may still change the machine once the processes are done."""
+        e = self.m.engine
+        return self.something_pending() or e.live > e.live_daemons
 
     def snapshot(self, label: str, time_ms: float | None = None) -> None:
         when = self.now_ms() if time_ms is None else time_ms
@@ -140,9 +143,12 @@ def run_scenario(
         if "end" in sc.sample.pagemaps:
             run.snapshot("end", end / 1e6)
         unfinished = [a.name for a in run.actors if a.state != DONE]
+        stuck = _waiting_for_each_other(run.actors) if finding is not None else ""
     finally:
         run.running = False
         m.engine.close()
+    if stuck:
+        raise InputError(f"{sc.source or sc.name}: the processes wait for each other: {stuck}")
     if finding is not None:
         raise ModelBug(f"scenario {sc.name}: {finding.kind}: {finding.message}")
     if unfinished:
@@ -155,6 +161,16 @@ def run_scenario(
     run.result.virtual_ms = end / 1e6
     run.result.wall_seconds = time.perf_counter() - start
     return run.result
+
+
+def _waiting_for_each_other(actors: list[Actor]) -> str:
+    """When the run deadlocked with every unfinished process in a ``wait`` phase: who waits
+    for what (a scenario whose signals come in an impossible order); else ""."""
+    blocked = [a for a in actors if a.state != DONE]
+    events = [a.waiting for a in blocked]
+    if not blocked or any(not (isinstance(e, tuple) and e[0] == "event") for e in events):
+        return ""
+    return ", ".join(f"{a.name} for {e[1]!r}" for a, e in zip(blocked, events, strict=True))
 
 
 __all__ = ["RunResult", "run_scenario", "scenario_weight"]
