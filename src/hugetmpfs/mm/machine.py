@@ -78,6 +78,9 @@ class MemMachine:
         self.alloc_slowpath: Callable[[MemMachine, int, int], int | None] | None = None
         self.page_lockers: dict[int, Any] = {}  # pfn -> actor that took its lock (lockdep)
         self.writepage: Callable[[MemMachine, int, Any], int] | None = None
+        # patch 29/31: migrate_page_move_mapping's call into shmem in MIGRATE_SHMEM_RECOVERY
+        # mode, shmem_recovery_migrate_page(m, newpage, oldpage) -> bool (mm/migrate.py)
+        self.shmem_recovery_migrate_page: Callable[[MemMachine, int, int], bool] | None = None
         from hugetmpfs.mm.page_alloc import init_free_areas
         from hugetmpfs.mm.swap import init_lru
         from hugetmpfs.mm.vmscan import reclaim_pages

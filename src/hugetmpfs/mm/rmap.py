@@ -18,15 +18,20 @@ page_remove_rmap, page_add_new_anon_rmap, page_check_address, page_check_pmd (pa
 page_check_address_transhuge), try_to_unmap(_one),
 page_referenced(_one), rmap_walk; include/linux/mm.h mm_counter, page_mapped.
 Differs: no migration or swap ptes (try_to_unmap fails on anonymous pages), no mlock.
+With TTU_MIGRATION a file page's pte is cleared as by an unmap, and the slot is remembered
+in a :class:`MigrationEntry` for remove_migration_ptes (mm/migrate.py) instead of holding
+a migration entry.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hugetmpfs.mm.mm_types import (
     PTE_DIRTY,
     PTE_PFN_SHIFT,
+    PTE_WRITE,
     PTE_YOUNG,
     VM_LOCKED,
     VM_SEQ_READ,
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
 # try_to_unmap results and flags (include/linux/rmap.h, v4.6)
 SWAP_SUCCESS, SWAP_AGAIN, SWAP_FAIL, SWAP_MLOCK = 0, 1, 2, 3
 TTU_UNMAP = 1
+TTU_MIGRATION = 2
 TTU_IGNORE_MLOCK = 1 << 8
 TTU_IGNORE_ACCESS = 1 << 9
 
@@ -69,6 +75,24 @@ class AnonVma:
 
     def __repr__(self) -> str:
         return f"anon_vma#{self.id}"
+
+
+@dataclass(slots=True, eq=False)
+class MigrationEntry:
+    """Where try_to_unmap(TTU_MIGRATION) took a pte down: the model's migration entry.
+
+    The kernel leaves a non-present pte naming the page in the slot; here the slot is left
+    empty and this record says where it was and what the pte allowed, so that
+    remove_migration_ptes can put a pte back there.  ``counter`` is the rss counter the
+    unmap decremented; ``bits`` the pte's PTE_WRITE, PTE_DIRTY and PTE_YOUNG.
+    """
+
+    vma: VMA
+    address: int
+    pt: PageTable
+    slot: int
+    bits: int
+    counter: str
 
 
 def PageAnon(m: MemMachine, page: int) -> bool:
@@ -229,11 +253,23 @@ def page_check_pmd(m: MemMachine, page: int, mm: MMStruct, address: int) -> Huge
         mm.page_table_lock.unlock()
 
 
-def try_to_unmap_one(m: MemMachine, page: int, vma: VMA, address: int, flags: int) -> int:
+def try_to_unmap_one(
+    m: MemMachine,
+    page: int,
+    vma: VMA,
+    address: int,
+    flags: int,
+    entries: list[MigrationEntry] | None = None,
+) -> int:
     """Remove the pte (or, for a team head, the huge pmd) mapping *page* at *address* of
-    *vma*: SWAP_AGAIN to go on."""
+    *vma*: SWAP_AGAIN to go on.  With TTU_MIGRATION each pte taken down is remembered on
+    *entries* (see :class:`MigrationEntry`); a huge pmd is not taken down then (SWAP_FAIL:
+    v4.6 has no pmd migration entries, and a team page is never migrated, patch 05/31)."""
     mm = vma.mm
     huge = page_check_pmd(m, page, mm, address)
+    if huge is not None and flags & TTU_MIGRATION:
+        mm.page_table_lock.unlock()
+        return SWAP_FAIL
     if huge is not None:
         locked = vma.vm_flags & VM_LOCKED and not flags & TTU_IGNORE_MLOCK
         young = not locked and huge.young and not flags & TTU_IGNORE_ACCESS
@@ -265,20 +301,30 @@ def try_to_unmap_one(m: MemMachine, page: int, vma: VMA, address: int, flags: in
         pt.nr_present -= 1
         if pte & PTE_DIRTY:
             m.flags[page] |= PG_dirty  # set_page_dirty: the pte's dirtiness moves to the page
-        mm.rss[mm_counter_file(m, page)] -= 1
+        counter = mm_counter_file(m, page)
+        mm.rss[counter] -= 1
         page_remove_rmap(m, page)
+        if flags & TTU_MIGRATION and entries is not None:
+            bits = pte & (PTE_WRITE | PTE_DIRTY | PTE_YOUNG)
+            entries.append(MigrationEntry(vma, address, pt, i, bits, counter))
     finally:
         pt.ptl.unlock()
     put_page(m, page)  # the pte's reference; the caller holds its own
     return SWAP_AGAIN
 
 
-def try_to_unmap(m: MemMachine, page: int, flags: int = TTU_UNMAP) -> int:
-    """Unmap a locked page from every pte: SWAP_SUCCESS when none is left."""
+def try_to_unmap(
+    m: MemMachine,
+    page: int,
+    flags: int = TTU_UNMAP,
+    entries: list[MigrationEntry] | None = None,
+) -> int:
+    """Unmap a locked page from every pte: SWAP_SUCCESS when none is left.  With
+    TTU_MIGRATION, *entries* collects the slots for remove_migration_ptes."""
     result = [SWAP_AGAIN]
 
     def one(vma: VMA, address: int) -> bool:
-        result[0] = try_to_unmap_one(m, page, vma, address, flags)
+        result[0] = try_to_unmap_one(m, page, vma, address, flags, entries)
         return result[0] == SWAP_AGAIN and page_mapped(m, page)
 
     rmap_walk(m, page, one)
