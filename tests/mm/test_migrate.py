@@ -11,7 +11,7 @@ import pytest
 
 from hugetmpfs.check import check_machine, machine_at_rest, step_hook
 from hugetmpfs.mm import vmstat as v
-from hugetmpfs.mm.filemap import trylock_page, unlock_page
+from hugetmpfs.mm.filemap import lock_page, trylock_page, unlock_page
 from hugetmpfs.mm.migrate import (
     EBUSY,
     ENOMEM,
@@ -622,5 +622,41 @@ def test_the_hugehole_shrinker_migrates_a_pte_mapped_member_with_its_pte() -> No
     assert m.vmstat.zone[v.NR_FILE_MAPPED] == mapped
     assert m.vmstat.events[v.PGMIGRATE_SUCCESS] == 1
     assert read_page(task, fd, 0) == before
+    lru_add_drain_all(m)
+    assert check_machine(m) == []
+
+
+@pytest.mark.parametrize(("mode", "failed"), [(MIGRATE_SHMEM_RECOVERY, 0), (MIGRATE_ASYNC, 1)])
+def test_recovery_mode_waits_for_a_page_lock_once_forced(mode: int, failed: int) -> None:
+    """MIGRATE_SHMEM_RECOVERY is a MIGRATE_SYNC for the page lock: from the fourth pass
+    (force) it waits for the holder; MIGRATE_ASYNC never does."""
+    strategy = SwitchAt([("test:held", "mig")])
+    task, fd = _small_file(strategy)
+    m = task.m
+    m.shmem_recovery_migrate_page = None  # no team to enter: just the mode's waiting
+    old = page_at(task, fd, 1)
+    slot = _slot(m, 0)  # the base reference, which becomes the cache's in recovery mode
+    out: list[int] = []
+
+    def holder() -> None:
+        lock_page(m, old)
+        for _ in range(3):
+            m.engine.point("test:held")
+        unlock_page(m, old)
+
+    def migrate() -> None:
+        pages = [old]
+        out.append(migrate_pages(m, pages, _get_slot, _put_slot, slot, mode, MR_SHMEM_RECOVERY))
+        putback_movable_pages(m, pages)
+
+    m.engine.spawn(holder, name="holder")
+    m.engine.spawn(migrate, name="mig", cpu=1)
+    _isolate(task, old)
+    assert m.engine.run() is None
+    assert strategy.script == []
+    assert out == [failed]
+    assert page_at(task, fd, 1) == (old if failed else slot)
+    if failed:
+        put_page(m, slot)
     lru_add_drain_all(m)
     assert check_machine(m) == []

@@ -141,6 +141,12 @@ def migrate_pages(
     allocator ran dry, or recovery/R1).  Pages left in *pages*, tried or not, are still
     isolated: the caller owes them putback_movable_pages.
 
+    ``get_new_page(m, page, private)`` returns a new page (or None) with a reference that
+    migration drops: putback_lru_page does on success, ``put_new_page(m, newpage,
+    private)`` (put_page if None) otherwise.  The page cache takes its own reference on a
+    new page, except in MIGRATE_SHMEM_RECOVERY mode, where the team slot's base reference,
+    which it must already hold, becomes the cache's.
+
     Models: mm/migrate.c migrate_pages (v4.6-rc2).
     """
     nr_failed = nr_succeeded = 0
