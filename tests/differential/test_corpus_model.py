@@ -2,9 +2,8 @@
 
 This needs no root: the kernel's answers are the ``.kernel.jsonl`` files beside the traces
 (recorded by ``make corpus``, and themselves re-checked against the live kernel by
-test_corpus_kernel.py).  Every huge=never trace must agree; so must every huge=always trace
-but those using MADV_COLLAPSE, which the model answers once recovery exists (they are
-expected to fail, strictly: the day they pass, this list must shrink).
+test_corpus_kernel.py).  Every trace must agree, huge=never and huge=always alike
+(MADV_COLLAPSE on a huge mount included: the model answers it with recovery).
 """
 
 from __future__ import annotations
@@ -24,28 +23,9 @@ if TYPE_CHECKING:
 
 NEVER = [t for t in corpus_traces() if t.parent.name == "never"]
 ALWAYS = [t for t in corpus_traces() if t.parent.name == "always"]
-COLLAPSE = "MADV_COLLAPSE on huge mounts arrives with recovery (patches 23-31)"
 
 
-# The traces where the kernel's MADV_COLLAPSE succeeds (the model answers EINVAL for now).
-COLLAPSING = {
-    "193-madvise-collapse.jsonl",
-    "245-huge-map-punch-mapped.jsonl",
-    "248-huge-map-collapse-sparse.jsonl",
-    "285-placement-collapse-at-0k-4m.jsonl",
-    "286-placement-collapse-at-2048k-2m.jsonl",
-    "287-placement-collapse-at-64k-4m.jsonl",
-    "289-placement-collapse-private.jsonl",
-}
-
-
-def _always_param(path: Path) -> object:
-    if path.name in COLLAPSING:
-        return pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=COLLAPSE))
-    return path
-
-
-@pytest.mark.parametrize("path", NEVER + [_always_param(p) for p in ALWAYS], ids=trace_id)
+@pytest.mark.parametrize("path", NEVER + ALWAYS, ids=trace_id)
 def test_model_agrees_with_the_kernel(path: Path) -> None:
     trace = parse_file(str(path))
     kernel = read_results(str(results_path(path)))

@@ -149,6 +149,7 @@ def _machine(seed: int = 0, hpage_nr: int = 8) -> tuple[Machine, ShadowTask, Ora
     m = Machine(
         MachineConfig(ram=16 << 20, cpus=2, seed=seed, hpage_nr=hpage_nr), RandomStrategy(seed)
     )
+    m.sysctl.shmem_huge_recoveries = 0  # the base series' races, before recovery (patch 23)
     sb = m.mount("always", 4 << 20)
     oracle = Oracle()
     return m, ShadowTask(vfs.Task(m, sb, MMStruct(m)), oracle), oracle

@@ -359,7 +359,7 @@ def test_unknown_variant() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "name"), [("behaviours", "r27-fix"), ("guards_off", "recovery/R7")]
+    ("field", "name"), [("behaviours", "r27-fix"), ("guards_off", "recovery/R999")]
 )
 def test_unknown_behaviour_or_guard(field: str, name: str) -> None:
     # The registries in shmem/names.py are empty until the model implements what they name.

@@ -305,13 +305,14 @@ class Census:
 
     @cached_property
     def team_holes(self) -> np.ndarray:
-        """Per frame 1 for a hole of a live team: its frame is in no page cache, and the
-        team's own reference keeps it (digest §1.10)."""
+        """Per frame 1 where a live team's own (base) reference keeps a subpage: a hole (in
+        no page cache), or a page recovery placed in its slot but has not yet enteamed
+        (cached, not PageTeam: its cache reference is separate; digest §1.10)."""
         out = np.zeros(self.n, dtype=np.int64)
         nr = self.m.HPAGE_PMD_NR
         for head in self.team_heads:
             span = slice(int(head), int(head) + nr)
-            out[span] = self.cache.count[span] == 0
+            out[span] = (self.cache.count[span] == 0) | ((self.flags[span] & PG_team) == 0)
         return out
 
     # -- references -----------------------------------------------------------------------

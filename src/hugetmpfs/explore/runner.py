@@ -84,6 +84,8 @@ def make_strategy(options: ExploreOptions) -> Strategy:
 def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: int = 0) -> Execution:
     """One execution of *sc* under *strategy* (already told of the new execution)."""
     m = Machine(sc.config(options.variant, options.guards_off, seed), strategy)
+    if not sc.recovery:
+        m.sysctl.shmem_huge_recoveries = 0
     engine = m.engine
     engine.max_steps = sc.max_steps
     m.mount(sc.mount_huge, sc.mount_size)

@@ -47,6 +47,9 @@ class Scenario:
     mount_size: int = 4 << 20
     max_steps: int = 20_000
     behaviours: tuple[str, ...] = ()
+    # Whether faults may queue recovery works.  Races of the base series (patches 01–22)
+    # are explored on the series before recovery: vm.shmem_huge_recoveries = 0.
+    recovery: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
     def config(self, variant: str, guards_off: tuple[str, ...], seed: int = 0) -> MachineConfig:

@@ -228,3 +228,53 @@ def _fill_team_ptes(m: MemMachine, pgtable: PageTable, head: int, entry: HugePmd
         ptes[i] = page << PTE_PFN_SHIFT | bits
         page_add_file_rmap(m, page)
     pgtable.nr_present = m.HPAGE_PMD_NR
+
+
+def remap_team_by_pmd(m: MemMachine, vma: VMA, address: int, pmd: int, head: int) -> bool:
+    """Replace the pte table under *pmd*, whose ptes all map their slots of the locked,
+    complete team *head*, by one huge pmd; the emptied table is deposited.  True if done.
+
+    A pmd found none or huge is left alone (not expected: the caller found a table).  A
+    table with no pte left is backed out of: the mm may be between unmap_vmas and
+    free_pgtables (munmap or exit), about to free it (recovery/R15).
+
+    Models: mm/huge_memory.c remap_team_by_pmd (patch 25/31).
+    Guards: recovery/R15.
+    """
+    VM_BUG_ON_PAGE(not m.flags[head] & PG_team, m, head, "remap_team_by_pmd: not a team")
+    VM_BUG_ON_PAGE(not m.flags[head] & PG_locked, m, head, "remap_team_by_pmd: unlocked")
+    mm = vma.mm
+    with mm.page_table_lock:
+        pgtable = mm.pmds.get(pmd)
+        if pgtable is None or pgtable.__class__ is HugePmd:
+            return False
+        with pgtable.ptl:
+            # Mark the head mapped before its pte goes, so its mapcount never bounces 1→0→1.
+            page_add_file_rmap(m, head)
+            ptes = pgtable.ptes
+            rss = 0
+            young = False
+            for i in range(m.HPAGE_PMD_NR):
+                pte = ptes[i]
+                if not pte:
+                    continue
+                page = head + i
+                VM_BUG_ON_PAGE(pte >> PTE_PFN_SHIFT != page, m, page, "pte not in its slot")
+                young |= bool(pte & PTE_YOUNG)
+                ptes[i] = 0
+                page_remove_rmap(m, page)
+                put_page(m, page)  # the pte's reference
+                rss += 1
+            pgtable.nr_present = 0
+            # recovery/R15: no pte at all: back out rather than put a pmd over a table that
+            # munmap or exit is about to free.
+            if not rss and guard_on(m, "recovery/R15"):
+                page_remove_rmap(m, head)
+                return False
+            # The huge pmd gets the vma's protection: writable for a shared writable map.
+            write = vma.vm_flags & (VM_SHARED | VM_WRITE) == VM_SHARED | VM_WRITE
+            mm.pmds[pmd] = HugePmd(head, write, pgtable, dirty=True, young=young or not rss)
+            get_page(m, head)  # the pmd's reference
+            page_add_team_rmap(m, head)
+            mm.rss["MM_SHMEMPAGES"] += m.HPAGE_PMD_NR - rss  # nr_ptes: same table, deposited
+    return True

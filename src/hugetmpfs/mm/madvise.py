@@ -202,7 +202,9 @@ def madvise_vma_behavior(
         return madvise_cold_or_pageout(m, vma, start, end, behavior == MADV_PAGEOUT), vma
     if behavior == MADV_COLLAPSE:
         collapse = getattr(vma.vm_file, "madvise_collapse", None)
-        return (collapse(m, vma, start, end) if collapse else -EINVAL), vma
+        if collapse is None:
+            return -EINVAL, vma
+        return collapse(m, vma, start, end), None  # it drops and retakes mmap_sem
     cleared, added = _FLAG_ADVICE[behavior]
     # MADV_HUGEPAGE would also register the mm with khugepaged: recovery's business.
     return 0, vma_modify_flags(m, mm, vma, start, end, (vma.vm_flags & ~cleared) | added)

@@ -9,7 +9,7 @@ and Dirty; then the head is locked and handed back with VM_FAULT_HUGE.  No huge 
 asked here: a team that exists may always be mapped hugely (patch 03/31).
 
 Models: mm/shmem.c shmem_fault, shmem_populate_hugeteam, shmem_vm_ops (v4.6-rc2 with
-patch 07/31's final form).
+patch 07/31's final form and patch 23/31's recovery trigger).
 Differs: no hole-punch wait (shmem_falloc) before getpage: a fault racing a punch is left
 to base/R11's guard in shmem_disband_hugeteam.
 """
@@ -26,6 +26,8 @@ from hugetmpfs.mm.mm_types import (
     VM_FAULT_LOCKED,
     VM_FAULT_OOM,
     VM_FAULT_SIGBUS,
+    VM_HUGEPAGE,
+    VM_NOHUGEPAGE,
     VM_SHARED,
 )
 from hugetmpfs.mm.page_flags import PG_checked, PG_dirty, PG_team, PG_uptodate
@@ -33,6 +35,9 @@ from hugetmpfs.mm.page_ref import get_page, get_page_unless_zero
 from hugetmpfs.mm.pageteam import team_head
 from hugetmpfs.mm.swap import put_page
 from hugetmpfs.shmem.getpage import ENOMEM, SGP_CACHE, SGP_TEAM, shmem_getpage_gfp
+from hugetmpfs.shmem.huge import SHMEM_HUGE_DENY, SHMEM_HUGE_FORCE
+from hugetmpfs.shmem.inode import SHMEM_HUGE_ADVISE, SHMEM_HUGE_NEVER
+from hugetmpfs.shmem.recovery import shmem_huge_recovery
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.mm_types import VMA, Vmf
@@ -63,7 +68,7 @@ def shmem_fault(m: Machine, vma: VMA, vmf: Vmf) -> int:
     """->fault for tmpfs mappings: the page at vmf.pgoff, locked (VM_FAULT_LOCKED), or the
     locked head of its populated team (VM_FAULT_LOCKED | VM_FAULT_HUGE), or SIGBUS / OOM.
 
-    Models: mm/shmem.c shmem_fault (patch 07/31's final form).
+    Models: mm/shmem.c shmem_fault (patch 07/31's final form, patch 23/31's trigger).
     Guards: base/R7.1, base/R7.3.
     """
     inode = vma.vm_file.f_mapping.host
@@ -76,9 +81,16 @@ def shmem_fault(m: Machine, vma: VMA, vmf: Vmf) -> int:
             return VM_FAULT_OOM if error == -ENOMEM else VM_FAULT_SIGBUS
         assert page is not None
         vmf.page = page
-        if not _may_map_huge(m, vma, vmf, page, once):
+        if not _huge_area(m, inode, vma, vmf, once):
             return VM_FAULT_LOCKED
         once += 1
+        if not m.flags[page] & PG_team or not vmf.flags & FAULT_FLAG_MAY_HUGE:
+            # patch 23/31: not hugely now (a small page, or a pte table in the pmd), but
+            # perhaps later: let a recovery work rebuild the team and remap it.  A vma with
+            # an anon_vma may hold COWed pages (an over-strict hint).
+            if m.sysctl.shmem_huge_recoveries and vma.anon_vma is None:
+                shmem_huge_recovery(m, inode, page, vma)
+            return VM_FAULT_LOCKED
         head = _hold_head(m, page)
         if head is None:
             return VM_FAULT_LOCKED  # map small
@@ -100,12 +112,22 @@ def shmem_fault(m: Machine, vma: VMA, vmf: Vmf) -> int:
         return VM_FAULT_LOCKED | VM_FAULT_HUGE
 
 
-def _may_map_huge(m: Machine, vma: VMA, vmf: Vmf, page: int, once: int) -> bool:
-    """patch 07/31's conditions: an empty pmd, a team page, the first try, not a store to a
-    private mapping, a congruent VMA covering the whole extent (deliberately no i_size
-    check: the team may be mapped up to its end beyond EOF)."""
-    if not vmf.flags & FAULT_FLAG_MAY_HUGE or not m.flags[page] & PG_team or once:
+def _huge_area(m: Machine, inode: ShmemInodeInfo, vma: VMA, vmf: Vmf, once: int) -> bool:
+    """patch 23/31's conditions for mapping hugely, now or after recovery: huge allowed here
+    (not denied; forced, or a huge mount), the first try, not a store to a private
+    mapping, a congruent VMA covering the whole extent (deliberately no i_size check: the
+    team may be mapped up to its end beyond EOF)."""
+    shmem_huge = m.sysctl.shmem_huge
+    if shmem_huge == SHMEM_HUGE_DENY or once:
         return False
+    if shmem_huge != SHMEM_HUGE_FORCE:
+        # the policy extensions (docs/teams.md): MADV_NOHUGEPAGE opts a VMA out, and an
+        # advise mount maps hugely only where MADV_HUGEPAGE asked for it
+        mode = inode.sb.huge
+        if mode == SHMEM_HUGE_NEVER or vma.vm_flags & VM_NOHUGEPAGE:
+            return False
+        if mode == SHMEM_HUGE_ADVISE and not vma.vm_flags & VM_HUGEPAGE:
+            return False
     if vmf.flags & FAULT_FLAG_WRITE and not vma.vm_flags & VM_SHARED:
         return False
     size = m.HPAGE_PMD_SIZE

@@ -28,7 +28,7 @@ from hugetmpfs.mm.page_flags import (
     PG_team,
     PG_uptodate,
 )
-from hugetmpfs.mm.page_ref import get_page, put_page_testzero
+from hugetmpfs.mm.page_ref import get_page, get_page_unless_zero, put_page_testzero
 from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry
 from hugetmpfs.mm.swap import lru_cache_add_anon, put_page
 from hugetmpfs.mm.vmstat import NR_FILE_PAGES, NR_SHMEM, PGMAJFAULT
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 SGP_READ, SGP_CACHE, SGP_TEAM, SGP_WRITE, SGP_FALLOC = range(5)
 
-EINVAL, ENOMEM, ENOSPC, EEXIST, EIO = 22, 12, 28, 17, 5
+EINVAL, ENOMEM, ENOSPC, EEXIST, EIO, ENOENT = 22, 12, 28, 17, 5, 2
 
 
 def shmem_add_to_page_cache(
@@ -147,6 +147,7 @@ def shmem_getpage_gfp(
     gfp: int,
     vma: VMA | None = None,
     write_end: int = 0,
+    hint: int | None = None,
 ) -> tuple[int, int | None]:
     """Find or create the page at *index*; return (0, locked referenced page or None) or
     (-errno, None).
@@ -158,13 +159,18 @@ def shmem_getpage_gfp(
 
     *vma* (a fault's) and *write_end* (a write's end) only inform the huge policy.
 
-    Models: mm/shmem.c shmem_getpage_gfp (v4.6-rc2, with patches 04, 06 and 07 of 31).
-    Guards: base/R4.6 (in _clear_and_check).
+    Patch 27/31: SGP_TEAM judges i_size by the start of the extent (a team may be completed
+    beyond EOF, but no team is begun there), before and after instantiating; and recovery
+    passes its team slot as *hint* (the kernel's ``*pagep`` on entry): when the index
+    holds nothing, that very page is instantiated there.
+
+    Models: mm/shmem.c shmem_getpage_gfp (v4.6-rc2, with patches 04, 06, 07 and 27 of 31).
+    Guards: base/R4.6 (in _clear_and_check), recovery/R19, recovery/R20 (hint path).
     """
     mapping = inode.mapping
     once = False
     while True:  # repeat:
-        error, page = _getpage_once(m, inode, mapping, index, sgp, gfp, vma, write_end)
+        error, page = _getpage_once(m, inode, mapping, index, sgp, gfp, vma, write_end, hint)
         if error == -ENOSPC and not once:
             once = True
             with inode.info_lock:
@@ -175,7 +181,9 @@ def shmem_getpage_gfp(
         return error, page
 
 
-def _beyond_eof(sgp: int, index: int, inode: ShmemInodeInfo) -> bool:
+def _beyond_eof(m: Machine, sgp: int, index: int, inode: ShmemInodeInfo) -> bool:
+    if sgp == SGP_TEAM:  # patch 27/31: judged by the extent's start
+        return (index & ~(m.HPAGE_PMD_NR - 1)) << 12 >= inode.i_size
     return sgp <= SGP_CACHE and (index << 12) >= inode.i_size
 
 
@@ -188,6 +196,7 @@ def _getpage_once(
     gfp: int,
     vma: VMA | None,
     write_end: int,
+    hint: int | None,
 ) -> tuple[int, int | None]:
     entry = find_lock_entry(m, mapping, index)
     page: int | None = entry
@@ -195,7 +204,7 @@ def _getpage_once(
     if radix_tree_exceptional_entry(entry):
         swap = entry
         page = None
-    if _beyond_eof(sgp, index, inode):
+    if _beyond_eof(m, sgp, index, inode):
         return _unlock_out(m, page, -EINVAL)
     if page is not None and sgp == SGP_WRITE:
         m.flags[page] |= PG_referenced  # mark_page_accessed
@@ -211,6 +220,8 @@ def _getpage_once(
     if swap is not None:
         m.vmstat.events[PGMAJFAULT] += 1
         return m.shmem_swapin(m, inode, index, swap, sgp, gfp)
+    if sgp == SGP_TEAM and hint is not None:
+        return _instantiate_hint(m, inode, mapping, index, hint)
     # SGP_TEAM fills a hole of a team that exists already, through the hugehint path:
     # patch 03/31, a team once made needs no policy check to be completed and mapped.
     huge = sgp == SGP_TEAM or shmem_huge_enabled(m, inode, index, vma, write_end)
@@ -257,6 +268,52 @@ def _alloc_new(
     return _clear_and_check(m, inode, index, page, sgp, alloced=True)
 
 
+def _instantiate_hint(
+    m: Machine, inode: ShmemInodeInfo, mapping: AddressSpace, index: int, page: int
+) -> tuple[int, int | None]:
+    """Recovery's slot *page* for an empty *index*: instantiate it there, zeroed (patch 27).
+
+    The slot is a hole of the recovery's team: a tail goes into the cache as an ordinary
+    page (with a cache reference, which populate drops when it enteams it); the exposed
+    head, already PageTeam, becomes a member at once."""
+    if not shmem_acct_block_ok(inode, 1):
+        return -ENOSPC, None
+    error = 0
+    if not get_page_unless_zero(m, page):
+        error = -ENOENT  # the hole was freed: the team is gone
+    else:
+        lock_page(m, page)  # may wait for a racing hugehint filler or a migration
+        head = page - (index & (m.HPAGE_PMD_NR - 1))
+        if not m.flags[head] & PG_team:
+            # the team is gone, or its head not yet exposed: recovery/R27's known bug,
+            # unless the expose-empty-head behaviour exposed it first
+            error = -ENOENT
+        elif m.flags[page] & PG_swapbacked:
+            # recovery/R19: a fault's hugehint filled it first (retry finds its page), or
+            # the swapin pre-pass prepared it and its entry was truncated since.
+            m.recovery_stats.page_raced += 1
+            error = -EEXIST if m.mapping[page] else -ENOENT
+        else:
+            m.flags[page] |= PG_swapbacked
+            error = shmem_add_to_page_cache(m, page, mapping, index, None)
+            # recovery/R20: back to a hole (possible only before the LRU has it)
+            if error and m.guard_on("recovery/R20"):
+                m.flags[page] &= ~PG_swapbacked
+        if error:
+            unlock_page(m, page)
+            put_page(m, page)
+    if error:
+        shmem_unacct_blocks(inode, 1)
+        return error, None
+    m.recovery_stats.page_created += 1
+    lru_cache_add_anon(m, page)
+    with inode.info_lock:
+        inode.alloced += 1
+        inode.i_blocks += BLOCKS_PER_PAGE
+        shmem_recalc_inode(m, inode)
+    return _clear_and_check(m, inode, index, page, SGP_TEAM, alloced=True)
+
+
 def _disband_unlocked(m: Machine, head: int) -> None:
     """Disband a team whose head nobody else can hold (it never got a member).
 
@@ -280,7 +337,7 @@ def _clear_and_check(
         clear_highpage(m, page)
         m.flags[page] |= PG_uptodate
     # Perhaps the file has been truncated since we checked (a racing ftruncate).
-    if _beyond_eof(sgp, index, inode):
+    if _beyond_eof(m, sgp, index, inode):
         # base/R4.6: once in the cache, a team page is counted in its team's usage and
         # may be found (populate, another getpage) by others: deleting it here would
         # leave a member the team still counts, freed under its team.  Leave it for the

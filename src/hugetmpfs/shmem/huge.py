@@ -18,6 +18,7 @@ from hugetmpfs.mm.page_alloc import alloc_pages, split_page
 from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
 from hugetmpfs.mm.page_ref import get_page
 from hugetmpfs.mm.swap import put_page
+from hugetmpfs.shmem.gfp import shmem_huge_gfp
 from hugetmpfs.shmem.inode import (
     SHMEM_HUGE_ADVISE,
     SHMEM_HUGE_ALWAYS,
@@ -82,7 +83,7 @@ def shmem_alloc_page(
         # looks again under tree_lock.  (A hole's window opens at its lock_page below.)
         if hugehint == SHMEM_ALLOC_HUGE_PAGE:
             m.engine.point("base/R4.1:after_lookup")
-            head = _alloc_team(m, inode, index)
+            head = _alloc_team(m, inode, index, gfp)
             if head is not None:
                 page = head + (index & (m.HPAGE_PMD_NR - 1))
                 get_page(m, page)
@@ -114,10 +115,11 @@ def shmem_alloc_page(
     return page, hugehint, None
 
 
-def _alloc_team(m: Machine, inode: ShmemInodeInfo, index: int) -> int | None:
+def _alloc_team(m: Machine, inode: ShmemInodeInfo, index: int, gfp: int) -> int | None:
     """A fresh huge allocation split into a team for *index*'s extent (head is PageTeam with
-    mapping and index, team_usage = one LRU weight), or None."""
-    gfp = m.sysctl.shmem_huge_gfpmask
+    mapping and index, team_usage = one LRU weight), or None.  *gfp* is the small page's
+    mask; vm.shmem_huge_gfpmask shapes it for the huge one (patch 30/31)."""
+    gfp = shmem_huge_gfp(m.sysctl.shmem_huge_gfpmask, gfp)
     head = alloc_pages(m, gfp, m.HPAGE_PMD_ORDER)
     # patch 06 (limited by 23): give the hugehole shrinker one chance, then retry once.
     if (

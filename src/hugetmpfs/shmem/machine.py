@@ -16,6 +16,9 @@ from hugetmpfs.mm.swap_state import init_swap_cache
 from hugetmpfs.mm.swapfile import init_swap
 from hugetmpfs.mm.vmscan import init_reclaim
 from hugetmpfs.shmem.inode import HUGE_MODES, ShmemSbInfo
+from hugetmpfs.shmem.recovery import init_recovery
+from hugetmpfs.shmem.recovery_populate import shmem_recovery_migrate_page
+from hugetmpfs.shmem.recovery_stats import RecoveryStats
 from hugetmpfs.shmem.shrinker import SHRINK_STOP, shmem_hugehole_shrinker, shmem_shrink_hugehole
 from hugetmpfs.shmem.swap import shmem_free_swap, shmem_swapin_getpage, shmem_writepage
 from hugetmpfs.sim import Engine, RoundRobinStrategy, SpinLock
@@ -83,6 +86,10 @@ class Machine(MemMachine):
         self.shrink_hugehole: Callable[[Machine, object], int] | None = shmem_shrink_hugehole
         self.hugehole_deferred = 0  # the shrinker's nr_deferred
         self.shrinkers.append(shmem_hugehole_shrinker)
+        self.recovery_stats = RecoveryStats()  # patch 28/31's debugfs counters
+        init_recovery(self)
+        # patch 29/31: migrate_page_move_mapping's call back into shmem (v29 only uses it)
+        self.shmem_recovery_migrate_page = shmem_recovery_migrate_page
 
     def set_sysctl(self, name: str, value: int) -> int:
         from hugetmpfs.shmem.sysctl import set_sysctl

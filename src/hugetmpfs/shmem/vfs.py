@@ -34,6 +34,7 @@ from hugetmpfs.shmem.inode import (
     ShmemSbInfo,
     shmem_get_inode,
 )
+from hugetmpfs.shmem.recovery import shmem_wait_recoveries
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,6 +98,12 @@ class File:
     def fput(self, m: Machine) -> None:
         fput(m, self)
 
+    def madvise_collapse(self, m: Machine, vma: VMA, start: int, end: int) -> int:
+        """MADV_COLLAPSE: recovery of each extent, synchronously (shmem/collapse.py)."""
+        from hugetmpfs.shmem.collapse import shmem_madvise_collapse
+
+        return shmem_madvise_collapse(m, vma, start, end)
+
     def fallocate_punch(self, m: Machine, offset: int, length: int) -> int:
         """MADV_REMOVE's vfs_fallocate(PUNCH_HOLE | KEEP_SIZE)."""
         mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
@@ -157,6 +164,7 @@ def shmem_evict_inode(m: Machine, inode: ShmemInodeInfo) -> None:
     inode.i_size = 0
     shmem_truncate_range(m, inode, 0, -1)
     shmem_shrinklist_del(m, inode)
+    shmem_wait_recoveries(m, inode)  # recovery/R13: queued and running works hold it
     inode.evicted = True
     del inode.sb.s_inodes[inode.ino]  # evict()'s inode_sb_list_del
     m.shmem_evicted(m, inode)

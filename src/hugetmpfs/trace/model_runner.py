@@ -33,10 +33,16 @@ if TYPE_CHECKING:
     from hugetmpfs.trace.parse import Op, Trace
 
 
-def run_model(trace: Trace) -> list[Result]:
-    """Replay *trace* on a fresh model machine; one result per op."""
+def run_model(trace: Trace, check_steps: bool = False) -> list[Result]:
+    """Replay *trace* on a fresh model machine; one result per op.  With *check_steps*,
+    every invariant is checked at every scheduling decision, and the first violation
+    raises ModelBug naming the op and the step."""
     config = MachineConfig(**dict(trace.machine))
     machine = Machine(config)
+    if check_steps:
+        from hugetmpfs.check import step_hook
+
+        machine.engine.step_hooks.append(step_hook(machine))
     runner = ModelRunner(machine, trace)
     task = machine.engine.spawn(runner.main, name="task", cpu=0)
     try:
@@ -116,7 +122,9 @@ class ModelRunner:
         return ok(op, 0, violations=[])
 
     def op_stats(self, op: Op) -> Result:
-        return failed(op, "ENOSYS")
+        from hugetmpfs.shmem.recovery_stats import recovery_stats
+
+        return ok(op, 0, **recovery_stats(self.m))
 
     # -- files ----------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hugetmpfs.shmem.recovery_stats import RECOVERY_STATS
+
 GiB = 1 << 30
 MiB = 1 << 20
 KiB = 1 << 10
@@ -174,35 +176,6 @@ TABLE_OPS: tuple[OpSpec, ...] = (
     ),
 )
 
-#: The 26 recovery counters of patch 28, under their debugfs names (the ``stats`` result).
-RECOVERY_STATS = (
-    "huge_alloced",
-    "huge_failed",
-    "huge_too_late",
-    "page_created",
-    "page_migrate",
-    "page_off_lru",
-    "page_raced",
-    "page_teamed",
-    "page_unmigrated",
-    "recov_completed",
-    "recov_failed",
-    "recov_partial",
-    "recov_retried",
-    "remap_another",
-    "remap_faulter",
-    "remap_untried",
-    "resume_tagged",
-    "resume_teamed",
-    "swap_cached",
-    "swap_entry",
-    "swap_gone",
-    "swap_read",
-    "work_already",
-    "work_queued",
-    "work_too_late",
-    "work_too_many",
-)
 
 MODEL_OPS: tuple[OpSpec, ...] = (
     OpSpec(
