@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from hugetmpfs.mm.highmem import MIXED, PoisonError, page_read, page_write
+from hugetmpfs.mm.highmem import (
+    MIXED,
+    SPARSE_MAX,
+    PoisonError,
+    clear_highpage,
+    copy_highpage,
+    page_data_copy,
+    page_fill,
+    page_read,
+    page_write,
+)
 from hugetmpfs.mm.machine import PAGE_SIZE, MemMachine
 from hugetmpfs.mm.page_alloc import GFP_KERNEL, POISON, alloc_pages
 from hugetmpfs.sim import Engine, RoundRobinStrategy
@@ -44,3 +54,31 @@ def test_uniform_writes_stay_uniform() -> None:
     assert page not in m.data
     page_write(m, page, 100, b"xy")
     assert page_read(m, page, 99, 4) == b"\x07xy\x07"
+
+
+def test_a_few_bytes_stored_keep_a_page_sparse_and_exact() -> None:
+    # A store through a mapping writes one byte of a zeroed page: the page keeps its
+    # base byte and the bytes that differ (no 4 KiB copy), and reads the same as a
+    # bytearray would, until too many bytes differ and it is materialised.
+    m, page = fresh_page()
+    clear_highpage(m, page)
+    page_fill(m, page, 5, 1, 1)
+    assert m.content[page] == MIXED
+    assert m.data[page].__class__ is tuple
+    want = bytearray(PAGE_SIZE)
+    want[5] = 1
+    assert page_read(m, page, 0, PAGE_SIZE) == want
+    assert page_read(m, page, 4, 3) == b"\x00\x01\x00"
+    other = alloc_pages(m, GFP_KERNEL, 0)
+    assert other is not None
+    copy_highpage(m, other, page)
+    page_fill(m, other, 6, 1, 2)  # the copy is independent
+    assert page_read(m, page, 6, 1) == b"\x00"
+    assert page_data_copy(m, other)[5:7] == b"\x01\x02"
+    page_fill(m, page, 100, SPARSE_MAX, 3)  # too many: materialised, still exact
+    want[100 : 100 + SPARSE_MAX] = b"\x03" * SPARSE_MAX
+    assert m.data[page].__class__ is bytearray
+    assert page_read(m, page, 0, PAGE_SIZE) == want
+    page_write(m, page, 0, b"\x09" * PAGE_SIZE)
+    assert m.content[page] == 9
+    assert page not in m.data

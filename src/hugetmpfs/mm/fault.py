@@ -89,6 +89,31 @@ def access_range(
             return ret
 
 
+def access_pmd_run(
+    m: MemMachine, mm: MMStruct, address: int, end: int, stride: int, write: bool, byte: int | None
+) -> int:
+    """Single accesses at ``address + j*stride`` below *end* (stride >= PAGE_SIZE), as long as
+    they stay in the huge pmd mapping *address* and it permits them: made as access_range
+    makes them once mapped (the MMU walk of each sets the pmd's young and dirty bits, then
+    the access), with no walk needed to find the pmd again.  Returns how many were made,
+    0 when *address* is not mapped so."""
+    entry = mm.pmds.get(address >> (m.HPAGE_PMD_ORDER + PAGE_SHIFT))
+    if entry is None or entry.__class__ is PageTable or (write and not entry.write):
+        return 0
+    end = min(end, (address | (m.HPAGE_PMD_SIZE - 1)) + 1)
+    mask = m.HPAGE_PMD_NR - 1
+    made = 0
+    while address < end:
+        entry.young = True
+        if write:
+            entry.dirty = True
+        page = entry.head + ((address >> PAGE_SHIFT) & mask)
+        _access(m, page, address & (PAGE_SIZE - 1), 1, 1, write, byte)
+        made += 1
+        address += stride
+    return made
+
+
 def _mmu_walk(m: MemMachine, mm: MMStruct, address: int, write: bool) -> int:
     """The page an access may use at once (setting the pte's young and dirty bits as the
     MMU does), or -1 when it needs a fault."""

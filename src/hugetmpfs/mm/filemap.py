@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from hugetmpfs.sim import Actor
 
 PAGE_LOCK = lock_class("page_lock")
+_PAGE_LOCK_ANCESTORS = PAGE_LOCK.ancestors
 
 
 class AddressSpace:
@@ -75,13 +76,21 @@ def lock_page(m: MemMachine, page: int) -> None:
     """Sleep until the page lock is ours."""
     engine = m.engine
     engine.point("lock:page_lock")
-    if engine.lockdep:
-        lockdep_acquire(engine, PAGE_LOCK, page, trylock=False)
-    while m.flags[page] & PG_locked:
-        if engine.current is None:
+    cur = engine.current
+    if cur is not None and cur.held and engine.lockdep:
+        for held_cls, _ in cur.held:  # lockdep_acquire's usual case, inline
+            if held_cls.name not in _PAGE_LOCK_ANCESTORS or not held_cls.sleeping:
+                lockdep_acquire(engine, PAGE_LOCK, page, trylock=False)
+                break
+    flags = m.flags
+    while flags[page] & PG_locked:
+        if cur is None:
             VM_BUG_ON_PAGE(True, m, page, "lock_page contended outside the engine")
         engine.block_on(("page", page), "wait:page_lock")
-    _page_locked_by(m, page, engine.current)
+    flags[page] |= PG_locked  # _page_locked_by, inline: every getpage locks a page
+    if cur is not None:
+        m.page_lockers[page] = cur
+        cur.held.append((PAGE_LOCK, page))  # a sleeping lock: no preempt_count
 
 
 def __set_page_locked(m: MemMachine, page: int) -> None:
@@ -97,14 +106,20 @@ def _page_locked_by(m: MemMachine, page: int, actor: Actor | None) -> None:
 
 
 def unlock_page(m: MemMachine, page: int) -> None:
-    VM_BUG_ON_PAGE(not m.flags[page] & PG_locked, m, page, "unlock_page of an unlocked page")
-    m.flags[page] &= ~PG_locked
+    flags = m.flags
+    if not flags[page] & PG_locked:
+        VM_BUG_ON_PAGE(True, m, page, "unlock_page of an unlocked page")
+    flags[page] &= ~PG_locked
     holder = m.page_lockers.pop(page, None)
     if holder is not None:  # possibly another actor: an I/O completion unlocks for a task
-        _held_pop(holder, PAGE_LOCK, page)
-    engine = m.engine
-    if ("page", page) in engine.waiters:
-        engine.wake(("page", page))
+        held = holder.held
+        if held and held[-1][0] is PAGE_LOCK and held[-1][1] == page:  # _held_pop, inline
+            held.pop()
+        else:
+            _held_pop(holder, PAGE_LOCK, page)
+    waiters = m.engine.waiters
+    if waiters and ("page", page) in waiters:
+        m.engine.wake(("page", page))
 
 
 def wait_on_page_locked(m: MemMachine, page: int) -> None:

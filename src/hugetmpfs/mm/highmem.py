@@ -1,10 +1,13 @@
 """What pages hold: include/linux/highmem.h's clear/zero/copy helpers on the model's content.
 
 A page of one repeated byte is stored as that byte (``m.content[page]``) and costs nothing
-more; only a page with mixed bytes gets a bytearray in ``m.data``.  Reading a page whose
-content is POISON (freshly allocated and never initialised, or freed) raises
-:class:`PoisonError`: the data oracle's way of catching exposure of uninitialised memory or
-a use after free, the hazards the series' guards exist for.
+more; only a page with mixed bytes gets its bytes in ``m.data``: while all but a few
+(``SPARSE_MAX``) are one byte, as after a store through a mapping, a *sparse page*, the
+tuple ``(byte, {offset: other byte})`` (plain ints, which the cycle collector soon stops
+tracking), else a bytearray.  Either way the content code is MIXED and readers see the same
+bytes.  Reading a page whose content is POISON (freshly allocated and never initialised, or
+freed) raises :class:`PoisonError`: the data oracle's way of catching exposure of
+uninitialised memory or a use after free, the hazards the series' guards exist for.
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
 
 MIXED = -1  # content code: the bytes are in m.data[page]
+SPARSE_MAX = 64  # bytes a sparse page may hold apart from its base before it is materialised
+
+
+def _sparse_read(data: tuple[int, dict[int, int]], offset: int, length: int) -> bytearray:
+    """The bytes [offset, offset+length) of a sparse page."""
+    base, patches = data
+    buf = bytearray((base,)) * length
+    end = offset + length
+    for off, byte in patches.items():
+        if offset <= off < end:
+            buf[off - offset] = byte
+    return buf
 
 
 class PoisonError(ModelBug):
@@ -33,8 +48,19 @@ def page_read(m: MemMachine, page: int, offset: int, length: int) -> bytes:
     if code >= 0:
         return bytes((code,)) * length
     if code == MIXED:
-        return bytes(m.data[page][offset : offset + length])
+        data = m.data[page]
+        if data.__class__ is tuple:
+            return bytes(_sparse_read(data, offset, length))
+        return bytes(data[offset : offset + length])
     raise PoisonError("reading uninitialised or freed memory: " + m.dump_page(page))
+
+
+def page_data_copy(m: MemMachine, page: int) -> bytearray:
+    """A copy of the 4 KiB of a page whose content code is MIXED (swap writes it out)."""
+    data = m.data[page]
+    if data.__class__ is tuple:
+        return _sparse_read(data, 0, PAGE_SIZE)
+    return bytearray(data)
 
 
 def page_fill(m: MemMachine, page: int, offset: int, length: int, byte: int) -> None:
@@ -46,6 +72,21 @@ def page_fill(m: MemMachine, page: int, offset: int, length: int, byte: int) -> 
         m.content[page] = byte
         m.data.pop(page, None)
         return
+    if length <= SPARSE_MAX:  # a few bytes: no 4 KiB copy while the page stays sparse
+        if code >= 0:
+            patches = (
+                {offset: byte}
+                if length == 1
+                else dict.fromkeys(range(offset, offset + length), byte)
+            )
+            m.data[page] = (code, patches)
+            m.content[page] = MIXED
+            return
+        if code == MIXED:
+            data = m.data[page]
+            if data.__class__ is tuple and len(data[1]) + length <= SPARSE_MAX:
+                data[1].update(dict.fromkeys(range(offset, offset + length), byte))
+                return
     buf = _materialise(m, page, code)
     buf[offset : offset + length] = bytes((byte,)) * length
 
@@ -68,7 +109,10 @@ def page_write(m: MemMachine, page: int, offset: int, data: bytes) -> None:
 
 def _materialise(m: MemMachine, page: int, code: int) -> bytearray:
     if code == MIXED:
-        return m.data[page]
+        data = m.data[page]
+        if data.__class__ is tuple:
+            data = m.data[page] = _sparse_read(data, 0, PAGE_SIZE)
+        return data
     if code == POISON:
         # Writing part of a garbage page leaves the rest garbage: keep it poisoned bytewise
         # by refusing, since the kernel never does this to a page it then exposes.
@@ -96,7 +140,8 @@ def copy_highpage(m: MemMachine, to: int, frm: int) -> None:
     code = m.content[frm]
     m.content[to] = code
     if code == MIXED:
-        m.data[to] = bytearray(m.data[frm])
+        data = m.data[frm]
+        m.data[to] = (data[0], dict(data[1])) if data.__class__ is tuple else bytearray(data)
     else:
         m.data.pop(to, None)
 

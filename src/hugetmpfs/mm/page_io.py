@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from hugetmpfs.mm.costs import SWAP_LATENCY_NS, SWAP_PAGE_NS
 from hugetmpfs.mm.debug import VM_BUG_ON_PAGE
 from hugetmpfs.mm.filemap import unlock_page
+from hugetmpfs.mm.highmem import page_data_copy
 from hugetmpfs.mm.page_flags import PG_locked, PG_reclaim, PG_uptodate, PG_writeback
 from hugetmpfs.mm.swap import rotate_reclaimable_page
 from hugetmpfs.mm.vmstat import NR_WRITEBACK, PSWPIN, PSWPOUT
@@ -68,7 +69,7 @@ def swap_writepage(m: MemMachine, page: int) -> None:
     code = m.content[page]
     si.content[entry] = code  # the device reads the page as of submission
     if code == -1:
-        si.data[entry] = bytearray(m.data[page])
+        si.data[entry] = page_data_copy(m, page)
     else:
         si.data.pop(entry, None)
     m.flags[page] |= PG_writeback

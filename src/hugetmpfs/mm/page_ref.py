@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def get_page(m: MemMachine, page: int) -> None:
-    VM_BUG_ON_PAGE(m.refcount[page] <= 0, m, page, "get_page on a free page")
+    if m.refcount[page] <= 0:
+        VM_BUG_ON_PAGE(True, m, page, "get_page on a free page")
     m.refcount[page] += 1
 
 
@@ -34,9 +35,11 @@ page_cache_get_speculative = get_page_unless_zero
 
 
 def put_page_testzero(m: MemMachine, page: int) -> bool:
-    VM_BUG_ON_PAGE(m.refcount[page] <= 0, m, page, "put_page on a free page")
-    m.refcount[page] -= 1
-    return m.refcount[page] == 0
+    refcount = m.refcount
+    if refcount[page] <= 0:
+        VM_BUG_ON_PAGE(True, m, page, "put_page on a free page")
+    refcount[page] -= 1
+    return refcount[page] == 0
 
 
 def page_ref_freeze(m: MemMachine, page: int, count: int) -> bool:

@@ -63,8 +63,10 @@ class TeamLayout:
 
 def team_head(m: MemMachine, page: int) -> int:
     """The head of the team *page* belongs to, from page->index (valid once index is set)."""
-    head = page - (m.index[page] & (m.HPAGE_PMD_NR - 1))
-    VM_BUG_ON_PAGE(head != page & ~(m.HPAGE_PMD_NR - 1), m, page, "team_head misplaced")
+    nr = m.HPAGE_PMD_NR
+    head = page - (m.index[page] & (nr - 1))
+    if head != page & ~(nr - 1):
+        VM_BUG_ON_PAGE(True, m, page, "team_head misplaced")
     return head
 
 

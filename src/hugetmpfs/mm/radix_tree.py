@@ -149,6 +149,15 @@ class RadixTree:
 
     def _next(self, start: int, end: int | None, tag: int | None) -> tuple[int, int] | None:
         keys, nodes = self.keys, self.nodes
+        node = nodes.get(start >> SHIFT)
+        if node is not None:  # the usual case: the answer is in start's own node
+            offset = start & MASK
+            mask = (node.mask if tag is None else node.tags[tag]) >> offset << offset
+            if mask:
+                index = (start - offset) | _lowest_bit(mask)
+                if end is not None and index >= end:
+                    return None
+                return index, node.slots[index & MASK]
         pos = bisect_left(keys, start >> SHIFT)
         offset = start & MASK if pos < len(keys) and keys[pos] == start >> SHIFT else 0
         while pos < len(keys):

@@ -95,7 +95,8 @@ def update_lru_size(m: MemMachine, lru: int, delta: int) -> None:
 
 def lru_cache_add(m: MemMachine, page: int) -> None:
     """Queue a new page for its LRU on this CPU's pagevec (with a pagevec reference)."""
-    VM_BUG_ON_PAGE(m.flags[page] & PG_lru, m, page, "lru_cache_add of a page on an LRU")
+    if m.flags[page] & PG_lru:
+        VM_BUG_ON_PAGE(True, m, page, "lru_cache_add of a page on an LRU")
     get_page(m, page)
     cur = m.engine.current
     pvec = m.lru_add_pvec[cur.cpu if cur is not None else 0]
@@ -193,6 +194,10 @@ def __page_cache_release(m: MemMachine, page: int) -> None:
 
 def put_page(m: MemMachine, page: int) -> None:
     """Drop a reference; the last one takes the page off its LRU and frees it."""
+    refcount = m.refcount
+    if refcount[page] > 1:  # put_page_testzero's usual case, inline: not the last one
+        refcount[page] -= 1
+        return
     if put_page_testzero(m, page):
         __page_cache_release(m, page)
         if m.flags[page] & (PG_active | PG_unevictable):

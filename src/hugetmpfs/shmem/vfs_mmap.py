@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.mm.fault import ACCESS_ENOMEM, ACCESS_SIGBUS, ACCESS_SIGSEGV, access_range
+from hugetmpfs.mm.fault import (
+    ACCESS_ENOMEM,
+    ACCESS_SIGBUS,
+    ACCESS_SIGSEGV,
+    access_pmd_run,
+    access_range,
+)
 from hugetmpfs.mm.madvise import do_madvise
 from hugetmpfs.mm.mm_types import VM_WRITE, find_vma
 from hugetmpfs.mm.mmap import mmap_pgoff, sys_mmap_check_offset, vm_mmap_pgoff, vm_munmap
@@ -75,7 +81,38 @@ def sys_touch(
         if ret:
             return _SIGNALS[ret], k
         k += n
+        if stride >= PAGE_SIZE and not never:
+            k += _pmd_mapped_run(task, addr, span, offset, length, stride, byte, k)
     return None, 0
+
+
+def _pmd_mapped_run(
+    task: Task,
+    addr: int,
+    span: int,
+    offset: int,
+    length: int,
+    stride: int,
+    byte: int | None,
+    k: int,
+) -> int:
+    """The accesses from the k-th on that a huge pmd already maps and permits, made at once:
+    how many.  Between accesses that cannot fault nothing else runs, so _precheck's answer
+    is the same for each of them inside one VMA (its SIGBUS rule is for huge=never mounts
+    only), and the MMU finds the same pmd (mm/fault.py access_pmd_run)."""
+    off = offset + k * stride
+    if k * stride >= length or off >= span:
+        return 0
+    address = addr + off
+    vma = find_vma(task.mm, address)
+    if vma is None or address < vma.vm_start:
+        return 0
+    write = byte is not None
+    if write and not vma.vm_flags & VM_WRITE:
+        return 0
+    # accesses j >= k with j*stride < length and offset + j*stride < span, below vm_end
+    end = min(addr + offset + length, addr + span, vma.vm_end)
+    return access_pmd_run(task.m, task.mm, address, end, stride, write, byte)
 
 
 def _same_page_accesses(off: int, k: int, stride: int, length: int) -> int:

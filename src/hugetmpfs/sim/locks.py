@@ -97,6 +97,13 @@ def lockdep_acquire(engine: Engine, cls: LockClass, what: Any, trylock: bool) ->
     actor = engine.current
     if actor is None or not engine.lockdep:
         return
+    if not trylock:  # the usual case, which raises nothing: each held lock an ancestor
+        ancestors, sleeping = cls.ancestors, cls.sleeping
+        for held_cls, _ in actor.held:
+            if held_cls.name not in ancestors or (sleeping and not held_cls.sleeping):
+                break
+        else:
+            return
     for held_cls, held in actor.held:
         if cls.sleeping and not held_cls.sleeping:
             raise LockdepError(
@@ -158,17 +165,28 @@ class SpinLock:
     def __repr__(self) -> str:
         return self.name
 
-    def lock(self) -> None:
+    def lock(self) -> SpinLock:
         engine = self.engine
         engine.point(self._at_lock)
-        if engine.lockdep:
-            lockdep_acquire(engine, self.cls, self, trylock=False)
+        cur = engine.current
+        if cur is not None and cur.held and engine.lockdep:
+            ancestors = self.cls.ancestors  # lockdep_acquire's usual case, inline
+            for held_cls, _ in cur.held:
+                if held_cls.name not in ancestors or (self.cls.sleeping and not held_cls.sleeping):
+                    lockdep_acquire(engine, self.cls, self, trylock=False)
+                    break
         while self.owner is not None:
-            if engine.current is None:
+            if cur is None:
                 raise ModelBug(f"{self.name} is held by {self.owner.name} outside the engine")
             engine.block_on(self, self._at_wait)
-        self.owner = engine.current or _NOBODY
-        _held_push(engine.current, self.cls, self)
+        if cur is None:
+            self.owner = _NOBODY
+        else:  # _held_push, inline: lock operations sit on every hot path
+            self.owner = cur
+            cur.held.append((self.cls, self))
+            if not self.cls.sleeping:
+                cur.preempt_count += 1
+        return self
 
     def trylock(self) -> bool:
         engine = self.engine
@@ -180,23 +198,30 @@ class SpinLock:
         _held_push(engine.current, self.cls, self)
         return True
 
-    def unlock(self) -> None:
+    def unlock(self, *exc: object) -> None:
         if self.owner is None:
             raise ModelBug(f"unlock of {self.name}, which is not locked")
-        _held_pop(self.engine.current, self.cls, self)
+        engine = self.engine
+        cur = engine.current
+        if cur is not None:
+            held = cur.held
+            if held and held[-1][1] is self:  # _held_pop's usual case, inline
+                held.pop()
+                if not self.cls.sleeping:
+                    cur.preempt_count -= 1
+            else:
+                _held_pop(cur, self.cls, self)
         self.owner = None
-        if self in self.engine.waiters:
-            self.engine.wake(self)
+        if self in engine.waiters:
+            engine.wake(self)
 
     def is_locked(self) -> bool:
         return self.owner is not None
 
-    def __enter__(self) -> SpinLock:
-        self.lock()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.unlock()
+    # ``with lock:`` without a call more: lock() returns the lock, unlock() takes __exit__'s
+    # arguments.
+    __enter__ = lock
+    __exit__ = unlock
 
 
 class Mutex(SpinLock):
