@@ -24,7 +24,7 @@ from hugetmpfs.mm.rmap import mm_counter_file, page_add_file_rmap
 from hugetmpfs.mm.swap import put_page
 from hugetmpfs.mm.vmstat import NR_FILE_PAGES, NR_SHMEM
 from hugetmpfs.sim import RWSem, SpinLock
-from hugetmpfs.sim.locks import _held_pop, _held_push, lock_class, lockdep_acquire
+from hugetmpfs.sim.locks import _held_pop, _held_push, _may_hold, lock_class, lockdep_acquire
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from hugetmpfs.sim import Actor
 
 PAGE_LOCK = lock_class("page_lock")
-_PAGE_LOCK_ANCESTORS = PAGE_LOCK.ancestors
+_PAGE_LOCK_MAY_HOLD = _may_hold(PAGE_LOCK)
 
 
 class AddressSpace:
@@ -79,7 +79,7 @@ def lock_page(m: MemMachine, page: int) -> None:
     cur = engine.current
     if cur is not None and cur.held and engine.lockdep:
         for held_cls, _ in cur.held:  # lockdep_acquire's usual case, inline
-            if held_cls.name not in _PAGE_LOCK_ANCESTORS or not held_cls.sleeping:
+            if held_cls.name not in _PAGE_LOCK_MAY_HOLD:
                 lockdep_acquire(engine, PAGE_LOCK, page, trylock=False)
                 break
     flags = m.flags

@@ -2,12 +2,14 @@
 
 A page of one repeated byte is stored as that byte (``m.content[page]``) and costs nothing
 more; only a page with mixed bytes gets its bytes in ``m.data``: while all but a few
-(``SPARSE_MAX``) are one byte, as after a store through a mapping, a *sparse page*, the
-tuple ``(byte, {offset: other byte})`` (plain ints, which the cycle collector soon stops
-tracking), else a bytearray.  Either way the content code is MIXED and readers see the same
-bytes.  Reading a page whose content is POISON (freshly allocated and never initialised, or
-freed) raises :class:`PoisonError`: the data oracle's way of catching exposure of
-uninitialised memory or a use after free, the hazards the series' guards exist for.
+(``SPARSE_MAX``) are one byte, as after a store through a mapping, a *sparse page*: the
+tuple ``(byte, offset, other byte, offset, other byte, ...)``, a later pair overriding an
+earlier one at the same offset (small, immutable, and plain ints, which the cycle collector
+soon stops tracking), else a bytearray.  Either way the content code is MIXED and readers
+see the same bytes.  Reading a page whose content is POISON (freshly allocated and never
+initialised, or freed) raises :class:`PoisonError`: the data oracle's way of catching
+exposure of uninitialised memory or a use after free, the hazards the series' guards
+exist for.
 """
 
 from __future__ import annotations
@@ -22,18 +24,24 @@ if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
 
 MIXED = -1  # content code: the bytes are in m.data[page]
-SPARSE_MAX = 64  # bytes a sparse page may hold apart from its base before it is materialised
+SPARSE_MAX = 64  # (offset, byte) pairs a sparse page may hold before it is materialised
 
 
-def _sparse_read(data: tuple[int, dict[int, int]], offset: int, length: int) -> bytearray:
+def _sparse_read(data: tuple[int, ...], offset: int, length: int) -> bytearray:
     """The bytes [offset, offset+length) of a sparse page."""
-    base, patches = data
-    buf = bytearray((base,)) * length
+    buf = bytearray((data[0],)) * length
     end = offset + length
-    for off, byte in patches.items():
+    for i in range(1, len(data), 2):
+        off = data[i]
         if offset <= off < end:
-            buf[off - offset] = byte
+            buf[off - offset] = data[i + 1]
     return buf
+
+
+def _sparse_pairs(offset: int, length: int, byte: int) -> tuple[int, ...]:
+    if length == 1:
+        return (offset, byte)
+    return tuple(x for off in range(offset, offset + length) for x in (off, byte))
 
 
 class PoisonError(ModelBug):
@@ -74,18 +82,13 @@ def page_fill(m: MemMachine, page: int, offset: int, length: int, byte: int) -> 
         return
     if length <= SPARSE_MAX:  # a few bytes: no 4 KiB copy while the page stays sparse
         if code >= 0:
-            patches = (
-                {offset: byte}
-                if length == 1
-                else dict.fromkeys(range(offset, offset + length), byte)
-            )
-            m.data[page] = (code, patches)
+            m.data[page] = (code, *_sparse_pairs(offset, length, byte))
             m.content[page] = MIXED
             return
         if code == MIXED:
             data = m.data[page]
-            if data.__class__ is tuple and len(data[1]) + length <= SPARSE_MAX:
-                data[1].update(dict.fromkeys(range(offset, offset + length), byte))
+            if data.__class__ is tuple and len(data) // 2 + length <= SPARSE_MAX:
+                m.data[page] = data + _sparse_pairs(offset, length, byte)
                 return
     buf = _materialise(m, page, code)
     buf[offset : offset + length] = bytes((byte,)) * length
@@ -141,7 +144,8 @@ def copy_highpage(m: MemMachine, to: int, frm: int) -> None:
     m.content[to] = code
     if code == MIXED:
         data = m.data[frm]
-        m.data[to] = (data[0], dict(data[1])) if data.__class__ is tuple else bytearray(data)
+        # a sparse page's tuple is never changed, only replaced: the copy may share it
+        m.data[to] = data if data.__class__ is tuple else bytearray(data)
     else:
         m.data.pop(to, None)
 

@@ -22,6 +22,7 @@ from hugetmpfs.mm.page_flags import (
     PG_active,
     PG_lru,
     PG_swapbacked,
+    PG_team,
     PG_unevictable,
 )
 from hugetmpfs.mm.page_ref import get_page, put_page_testzero
@@ -70,7 +71,11 @@ def add_page_to_lru_list(m: MemMachine, page: int, lru: int) -> None:
     else:
         m.lru_tail[lru] = page
     m.lru_head[lru] = page
-    update_lru_size(m, lru, hpage_nr_pages(m, page))
+    # update_lru_size(m, lru, hpage_nr_pages(m, page)), inline: every new page comes here
+    flags = m.flags[page]
+    weight = m.private[page] & m.team.TEAM_LRU_WEIGHT_MASK if flags & PG_team else 1
+    m.lru_size[lru] += weight
+    m.vmstat.zone[NR_INACTIVE_ANON + lru] += weight
 
 
 def del_page_from_lru_list(m: MemMachine, page: int, lru: int) -> None:
@@ -97,7 +102,9 @@ def lru_cache_add(m: MemMachine, page: int) -> None:
     """Queue a new page for its LRU on this CPU's pagevec (with a pagevec reference)."""
     if m.flags[page] & PG_lru:
         VM_BUG_ON_PAGE(True, m, page, "lru_cache_add of a page on an LRU")
-    get_page(m, page)
+    if m.refcount[page] <= 0:  # get_page, inline
+        VM_BUG_ON_PAGE(True, m, page, "get_page on a free page")
+    m.refcount[page] += 1
     cur = m.engine.current
     pvec = m.lru_add_pvec[cur.cpu if cur is not None else 0]
     pvec.append(page)

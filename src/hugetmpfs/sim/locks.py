@@ -119,6 +119,14 @@ def lockdep_acquire(engine: Engine, cls: LockClass, what: Any, trylock: bool) ->
             )
 
 
+def _may_hold(cls: LockClass) -> frozenset[str]:
+    """The classes one may hold while taking a lock of class *cls* (lockdep_acquire's
+    rules): its ancestors, and only sleeping ones for a sleeping lock."""
+    if not cls.sleeping:
+        return cls.ancestors
+    return frozenset(name for name in cls.ancestors if name in SLEEPING_CLASSES)
+
+
 def _held_push(actor: Actor | None, cls: LockClass, what: Any) -> None:
     if actor is not None:
         actor.held.append((cls, what))
@@ -150,7 +158,18 @@ def _held_pop(actor: Actor | None, cls: LockClass, what: Any) -> None:
 class SpinLock:
     """A spinlock: waiting for it is modelled as blocking (the waiter cannot progress)."""
 
-    __slots__ = ("_at_lock", "_at_trylock", "_at_wait", "cls", "engine", "name", "owner")
+    __slots__ = (
+        "_at_lock",
+        "_at_trylock",
+        "_at_wait",
+        "_held",
+        "_may_hold",
+        "_spins",
+        "cls",
+        "engine",
+        "name",
+        "owner",
+    )
 
     def __init__(self, engine: Engine, cls: str, name: str = "") -> None:
         self.engine = engine
@@ -161,6 +180,10 @@ class SpinLock:
         self._at_lock = f"lock:{cls}"
         self._at_trylock = f"trylock:{cls}"
         self._at_wait = f"wait:{cls}"
+        # ... and so are the actor's entry for it and what lockdep lets one hold around it.
+        self._held = (self.cls, self)
+        self._may_hold = _may_hold(self.cls)
+        self._spins = not self.cls.sleeping
 
     def __repr__(self) -> str:
         return self.name
@@ -169,23 +192,24 @@ class SpinLock:
         engine = self.engine
         engine.point(self._at_lock)
         cur = engine.current
-        if cur is not None and cur.held and engine.lockdep:
-            ancestors = self.cls.ancestors  # lockdep_acquire's usual case, inline
-            for held_cls, _ in cur.held:
-                if held_cls.name not in ancestors or (self.cls.sleeping and not held_cls.sleeping):
+        if cur is None:
+            if self.owner is not None:
+                raise ModelBug(f"{self.name} is held by {self.owner.name} outside the engine")
+            self.owner = _NOBODY
+            return self
+        held = cur.held
+        if held and engine.lockdep:
+            may_hold = self._may_hold  # lockdep_acquire's usual case, inline
+            for held_cls, _ in held:
+                if held_cls.name not in may_hold:
                     lockdep_acquire(engine, self.cls, self, trylock=False)
                     break
         while self.owner is not None:
-            if cur is None:
-                raise ModelBug(f"{self.name} is held by {self.owner.name} outside the engine")
             engine.block_on(self, self._at_wait)
-        if cur is None:
-            self.owner = _NOBODY
-        else:  # _held_push, inline: lock operations sit on every hot path
-            self.owner = cur
-            cur.held.append((self.cls, self))
-            if not self.cls.sleeping:
-                cur.preempt_count += 1
+        self.owner = cur
+        held.append(self._held)  # _held_push, inline
+        if self._spins:
+            cur.preempt_count += 1
         return self
 
     def trylock(self) -> bool:
@@ -205,14 +229,15 @@ class SpinLock:
         cur = engine.current
         if cur is not None:
             held = cur.held
-            if held and held[-1][1] is self:  # _held_pop's usual case, inline
+            if held and held[-1] is self._held:  # _held_pop's usual case, inline
                 held.pop()
-                if not self.cls.sleeping:
+                if self._spins:
                     cur.preempt_count -= 1
             else:
                 _held_pop(cur, self.cls, self)
         self.owner = None
-        if self in engine.waiters:
+        waiters = engine.waiters
+        if waiters and self in waiters:
             engine.wake(self)
 
     def is_locked(self) -> bool:
