@@ -108,7 +108,10 @@ def access_pmd_run(
         if write:
             entry.dirty = True
         page = entry.head + ((address >> PAGE_SHIFT) & mask)
-        _access(m, page, address & (PAGE_SIZE - 1), 1, 1, write, byte)
+        if write:  # _access, inline
+            page_fill(m, page, address & (PAGE_SIZE - 1), 1, byte)
+        elif m.content[page] == POISON:
+            page_read(m, page, address & (PAGE_SIZE - 1), 1)  # raises PoisonError
         made += 1
         address += stride
     return made

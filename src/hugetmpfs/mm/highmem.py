@@ -82,7 +82,10 @@ def page_fill(m: MemMachine, page: int, offset: int, length: int, byte: int) -> 
         return
     if length <= SPARSE_MAX:  # a few bytes: no 4 KiB copy while the page stays sparse
         if code >= 0:
-            m.data[page] = (code, *_sparse_pairs(offset, length, byte))
+            if length == 1:  # a store through a mapping
+                m.data[page] = (code, offset, byte)
+            else:
+                m.data[page] = (code, *_sparse_pairs(offset, length, byte))
             m.content[page] = MIXED
             return
         if code == MIXED:
