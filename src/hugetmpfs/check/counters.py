@@ -133,12 +133,19 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
         if ctx.busy(locks) or (rest_only and not at_least and not ctx.at_rest):
             continue
         got, want = zone[getattr(v, name)], recount(ctx)
+        if name == "NR_FILE_MAPPED" and abs(got - want) == 1 and _dancing(ctx):
+            continue  # recovery/R8: an unmap during the enteam dance settles it last
         if at_least and not ctx.at_rest:
             if got < want:
                 r.add(f"{name} is {got}, below its recount {want}")
         else:
             r.expect(f"{name} vs recount", want, got)
     return r.result()
+
+
+def _dancing(ctx: Context) -> bool:
+    """Recovery's populate holds an artificial mapcount on a page it enteams (R8)."""
+    return any(w.bumped is not None for w in getattr(ctx.m, "recoverylist", ()))
 
 
 @invariant(when=STEP, cost="O(zone counters)", fast=True)

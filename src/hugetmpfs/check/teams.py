@@ -97,7 +97,7 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
             for w in getattr(m, "recoverylist", ())
         )
         if t.team_pte_count(usage) != ptes and not (
-            dancing and t.team_pte_count(usage) == ptes - 1
+            dancing and abs(t.team_pte_count(usage) - ptes) == 1
         ):
             r.add(f"{where}: pte field is not the subpages mapped (I9)")
         if (usage >= t.TEAM_COMPLETE) != (nr == n):

@@ -38,6 +38,7 @@ from hugetmpfs.shmem.getpage import ENOMEM, SGP_CACHE, SGP_TEAM, shmem_getpage_g
 from hugetmpfs.shmem.huge import SHMEM_HUGE_DENY, SHMEM_HUGE_FORCE
 from hugetmpfs.shmem.inode import SHMEM_HUGE_ADVISE, SHMEM_HUGE_NEVER
 from hugetmpfs.shmem.recovery import shmem_huge_recovery
+from hugetmpfs.shmem.teamhole import shmem_fill_teamholes
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.mm_types import VMA, Vmf
@@ -174,6 +175,11 @@ def shmem_populate_hugeteam(m: Machine, inode: ShmemInodeInfo, head: int, vma: V
             return 0  # another fault populated it first
         if flags[head + i] & _UPTODATE_DIRTY == _UPTODATE_DIRTY:
             continue
+        done = shmem_fill_teamholes(m, inode, head, i)  # the steps below, uncontended
+        if done == m.HPAGE_PMD_NR:
+            return 0  # the rest of the team filled: the loop would find nothing to do
+        if done > i:
+            continue  # filled up to done: the loop passes by them
         error, p = shmem_getpage_gfp(m, inode, index + i, SGP_TEAM, gfp, vma)
         if error:
             return error

@@ -53,7 +53,6 @@ class Recovery:
     private_head: int | None = None
     bumped: int | None = None  # the page populate holds an artificial mapcount on (R8)
     exiting: bool = False  # its reference on ``page`` is put, its list entry not yet gone
-    head_pte_counted: bool = False  # v24: the migrated head's ptes joined the pte field
 
     def __repr__(self) -> str:
         return f"<recovery {self.inode!r} extent {self.head_index:#x}>"

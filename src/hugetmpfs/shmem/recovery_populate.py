@@ -228,13 +228,20 @@ def _enteam_in_place(m: Machine, r: Recovery, head: int, page: int, p: _Pass) ->
                 m.recovery_stats.page_teamed += 1
                 if page == r.migrated_head:
                     r.migrated_head = None  # (model bookkeeping: counted at last)
-    # recovery/R4c (v24, unguarded): a head filled by migration had its restored ptes
-    # counted in the team's pte field already, if the team had members then: counting it
-    # again here leaves the field one too high.  The R4c-fix behaviour does not.
-    counted = p.account_head and page == head and r.head_pte_counted
+    # recovery/R4c (v24, unguarded): a head filled by migration had its restored pte
+    # counted in the team's pte field already if the team had members by then: counting
+    # it again here leaves the field one too high.  The R4c-fix behaviour counts it only
+    # if the field does not yet include it (the model's fix recounts the team's mapped
+    # members; a kernel fix would carry a flag from the restore).
+    counted = (
+        mapped
+        and p.account_head
+        and page == head
+        and "R4c-fix" in m.behaviours
+        and _pte_field_counts_head(m, head)
+    )
     p.account_head = False
-    r.head_pte_counted = False
-    if mapped and counted and "R4c-fix" in m.behaviours:
+    if counted:
         page_remove_rmap(m, page)
         r.bumped = None
         m.engine.preempt_enable()
@@ -243,6 +250,16 @@ def _enteam_in_place(m: Machine, r: Recovery, head: int, page: int, p: _Pass) ->
         page_remove_rmap(m, page)
         r.bumped = None
         m.engine.preempt_enable()
+
+
+def _pte_field_counts_head(m: Machine, head: int) -> bool:
+    """Whether the team's pte field already counts the (mapped) head: it equals the number
+    of mapped members, the head included."""
+    flags, mapcount = m.flags, m.mapcount
+    mapped = sum(
+        1 for p in range(head, head + m.HPAGE_PMD_NR) if flags[p] & PG_team and mapcount[p] >= 0
+    )
+    return m.team.team_pte_count(m.private[head]) == mapped
 
 
 def _isolate_misplaced(m: Machine, page: int, p: _Pass) -> None:
@@ -356,8 +373,6 @@ def shmem_get_recovery_page(m: Machine, oldpage: int, private: object) -> int | 
         return None
     if v24 and newpage == head:
         private.migrated_head = head  # type: ignore[attr-defined]
-        # (model bookkeeping for recovery/R4c: will the restored ptes count in the team?)
-        private.head_pte_counted = m.private[head] >= m.team.TEAM_PAGE_COUNTER  # type: ignore[attr-defined]
     return newpage
 
 
