@@ -126,6 +126,36 @@ def diff(trace: str, a: str | None, b: str | None, context: int, skipped: bool) 
     sys.exit(_guarded(body))
 
 
+@cli.command()
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the counters as one JSON object.")
+def stats(trace: str, as_json: bool) -> None:
+    """Replay TRACE on the model and show recovery's 26 counters as it left them (patch
+    28's debugfs files), with the consistency relations between them."""
+
+    def body() -> int:
+        import json
+
+        from hugetmpfs.shmem.recovery_stats import recovery_stats, stats_relations
+        from hugetmpfs.trace import parse_file
+        from hugetmpfs.trace.model_runner import run_model_machine
+
+        _, machine = run_model_machine(parse_file(trace))
+        counters = recovery_stats(machine)
+        if as_json:
+            click.echo(json.dumps(counters))
+            return 0
+        width = max(map(len, counters))
+        for name, value in counters.items():
+            click.echo(f"{name:<{width}}  {value:>10}")
+        click.echo("")
+        for text, holds in stats_relations(counters):
+            click.echo(f"{'holds ' if holds else 'BROKEN'}  {text}")
+        return 0
+
+    sys.exit(_guarded(body))
+
+
 def _run_kernel(trace: Trace) -> list[Result]:
     from hugetmpfs.trace.kernel_runner import run_kernel
 

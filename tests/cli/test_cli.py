@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -114,7 +115,7 @@ def test_malformed_trace_invalid_utf8(tmp_path: Path) -> None:
     bad_input(hugetmpfs(tmp_path, "replay", "bad.jsonl"), "bad.jsonl:2: invalid UTF-8 at byte 0")
 
 
-@pytest.mark.parametrize("command", ["replay", "diff"])
+@pytest.mark.parametrize("command", ["replay", "diff", "stats"])
 def test_missing_trace(tmp_path: Path, command: str) -> None:
     proc = hugetmpfs(tmp_path, command, "nope.jsonl")
     bad_input(proc, "nope.jsonl: cannot read trace: No such file or directory")
@@ -229,3 +230,18 @@ def test_diff_runs_both_runners(files: Path) -> None:
     proc = hugetmpfs(files, "diff", "t.jsonl")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agree" in proc.stdout
+
+
+def test_stats_shows_the_counters_and_their_relations(tmp_path: Path) -> None:
+    example = os.path.join(
+        os.path.dirname(__file__), "..", "..", "examples", "swap-and-recover.jsonl"
+    )
+    proc = hugetmpfs(tmp_path, "stats", str(example), "--json")
+    assert proc.returncode == 0, proc.stderr
+    counters = json.loads(proc.stdout)
+    assert len(counters) == 26
+    assert counters["recov_completed"] == counters["remap_faulter"] > 0
+    text = hugetmpfs(tmp_path, "stats", str(example)).stdout
+    assert "recov_completed" in text
+    assert "BROKEN" not in text
+    assert text.count("holds ") == 3

@@ -61,3 +61,29 @@ class RecoveryStats:
 def recovery_stats(m: Machine) -> dict[str, int]:
     """The 26 counters as debugfs shows them (u32)."""
     return m.recovery_stats.as_dict()
+
+
+def stats_relations(s: dict[str, int]) -> list[tuple[str, bool]]:
+    """The digest's consistency relations between the counters (§4), each with whether it
+    holds: every queued work ends one way; every swap entry the pre-pass saw went one way;
+    every populate past its shortcut ends once; a remap follows a completion."""
+    populates = s["huge_alloced"] + s["resume_tagged"] + s["resume_teamed"]
+    ended = s["recov_completed"] + s["recov_partial"] + s["recov_failed"]
+    return [
+        (
+            "work_queued = work_too_late + huge_failed + huge_too_late + huge_alloced"
+            " + resume_tagged + resume_teamed",
+            s["work_queued"]
+            == s["work_too_late"]
+            + s["huge_failed"]
+            + s["huge_too_late"]
+            + s["huge_alloced"]
+            + s["resume_tagged"]
+            + s["resume_teamed"],
+        ),
+        (
+            "swap_entry = swap_cached + swap_gone + swap_read",
+            s["swap_entry"] == s["swap_cached"] + s["swap_gone"] + s["swap_read"],
+        ),
+        ("recov_completed + recov_partial + recov_failed ≤ populates", ended <= populates),
+    ]

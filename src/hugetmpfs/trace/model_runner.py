@@ -37,6 +37,11 @@ def run_model(trace: Trace, check_steps: bool = False) -> list[Result]:
     """Replay *trace* on a fresh model machine; one result per op.  With *check_steps*,
     every invariant is checked at every scheduling decision, and the first violation
     raises ModelBug naming the op and the step."""
+    return run_model_machine(trace, check_steps)[0]
+
+
+def run_model_machine(trace: Trace, check_steps: bool = False) -> tuple[list[Result], Machine]:
+    """:func:`run_model`, also returning the machine as the trace left it."""
     config = MachineConfig(**dict(trace.machine))
     machine = Machine(config)
     if check_steps:
@@ -54,7 +59,7 @@ def run_model(trace: Trace, check_steps: bool = False) -> list[Result]:
         where = runner.current_op
         at = f" at op {where.i} ({trace.path}:{where.line})" if where is not None else ""
         raise ModelBug(f"{finding.kind}{at}: {finding.message}") from err
-    return runner.results
+    return runner.results, machine
 
 
 class ModelRunner:
