@@ -387,7 +387,9 @@ def explore(
         if replay_file is not None:
             return cli_support.replay_file(replay_file, as_json)
         if self_test:
-            return cli_support.self_test(options, as_json)
+            source = click.get_current_context().get_parameter_source("schedules")
+            given = source == click.core.ParameterSource.COMMANDLINE
+            return cli_support.self_test(options, as_json, given_budget=given)
         if scenario is None:
             raise InputError("explore needs a SCENARIO (see hugetmpfs explore --list)")
         return cli_support.explore_scenario(scenario, options, as_json, workers)

@@ -106,12 +106,14 @@ def replay_file(path: str, as_json: bool) -> int:
     return 1 if run.finding else 0
 
 
-def self_test(opts: ExploreOptions, as_json: bool) -> int:
+def self_test(opts: ExploreOptions, as_json: bool, given_budget: bool = False) -> int:
+    """Every scenario, within its own budgets, or within --schedules (and --strategy,
+    --bound) when the command line gives them."""
     from dataclasses import replace
 
     from hugetmpfs.explore import selftest
 
     base = replace(opts, strategy="dfs") if opts.strategy == "random" else opts
-    rows, ok = selftest.self_test(base)
+    rows, ok = selftest.self_test(base, scenario_budgets=not given_budget)
     click.echo(json.dumps(rows) if as_json else selftest.table(rows))
     return 0 if ok else 1

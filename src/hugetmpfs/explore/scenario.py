@@ -32,6 +32,16 @@ Check = "Callable[[Machine], list[str]]"
 
 
 @dataclass(frozen=True)
+class Budget:
+    """How much exploring a self-test spends on one side of a scenario: a strategy, at most
+    *schedules* executions, and DFS's preemption bound."""
+
+    strategy: str = "dfs"
+    schedules: int = 200
+    bound: int = 2
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A race scenario: *setup* builds the actors on a fresh machine."""
 
@@ -50,6 +60,10 @@ class Scenario:
     # Whether faults may queue recovery works.  Races of the base series (patches 01–22)
     # are explored on the series before recovery: vm.shmem_huge_recoveries = 0.
     recovery: bool = False
+    # the self-test's budgets (explore --self-test, and CI): to find the race with the
+    # guard off, and to find nothing with every guard on
+    find: Budget = Budget("dfs", 200, 1)
+    clean: Budget = Budget("dfs", 100, 2)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def config(self, variant: str, guards_off: tuple[str, ...], seed: int = 0) -> MachineConfig:

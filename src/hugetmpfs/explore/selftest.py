@@ -1,8 +1,10 @@
 """``hugetmpfs explore --self-test``: does the explorer find every race it should?
 
 For each scenario naming a guard: with that guard off the explorer must find something, and
-with every guard on it must find nothing (DFS, exhaustive at the bound, default 2).  For an
-unguarded hazard, what is found with every guard on is reported.  The JSON form is a
+with every guard on it must find nothing.  Each side spends the scenario's own budget
+(``Scenario.find``, ``Scenario.clean``: a strategy, a number of schedules, DFS's bound),
+unless the command line gives ``--schedules``.  For an unguarded hazard, what is found with
+every guard on (within its ``find`` budget) is reported.  The JSON form is a
 contract: one object per scenario with ``scenario``, ``guard``, ``guard_off_found``,
 ``guard_on_found``, ``schedules_to_first`` and ``seconds``.
 """
@@ -14,18 +16,30 @@ from dataclasses import replace
 from typing import Any
 
 from hugetmpfs.explore.runner import ExploreOptions, explore
-from hugetmpfs.explore.scenario import REGISTRY, Scenario
+from hugetmpfs.explore.scenario import REGISTRY, Budget, Scenario
 
 
-def self_test_one(sc: Scenario, base: ExploreOptions) -> dict[str, Any]:
+def _within(base: ExploreOptions, budget: Budget | None) -> ExploreOptions:
+    if budget is None:
+        return base
+    return replace(base, strategy=budget.strategy, schedules=budget.schedules, bound=budget.bound)
+
+
+def self_test_one(
+    sc: Scenario, base: ExploreOptions, scenario_budgets: bool = True
+) -> dict[str, Any]:
+    """One row: with *scenario_budgets* each side spends the scenario's own budget
+    (``Scenario.find``, ``Scenario.clean``), else *base*'s strategy and schedules."""
     start = time.perf_counter()
     off = None
     first: int | None = None
+    find = _within(base, sc.find if scenario_budgets else None)
+    clean = _within(base, sc.clean if scenario_budgets else None)
     if sc.guard is not None:
-        found = explore(sc, replace(base, guards_off=(sc.guard,), shrink=False))
+        found = explore(sc, replace(find, guards_off=(sc.guard,), shrink=False))
         off = found.found is not None
         first = found.found_at
-    on = explore(sc, replace(base, guards_off=(), shrink=False))
+    on = explore(sc, replace(find if sc.guard is None else clean, guards_off=(), shrink=False))
     if sc.guard is None:
         first = on.found_at
     return {
@@ -38,11 +52,13 @@ def self_test_one(sc: Scenario, base: ExploreOptions) -> dict[str, Any]:
     }
 
 
-def self_test(base: ExploreOptions) -> tuple[list[dict[str, Any]], bool]:
+def self_test(
+    base: ExploreOptions, scenario_budgets: bool = True
+) -> tuple[list[dict[str, Any]], bool]:
     """Rows for every registered scenario, and whether every guard behaved."""
     import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-ins)
 
-    rows = [self_test_one(sc, base) for _, sc in sorted(REGISTRY.items())]
+    rows = [self_test_one(sc, base, scenario_budgets) for _, sc in sorted(REGISTRY.items())]
     ok = all(
         r["guard_off_found"] and not r["guard_on_found"] for r in rows if r["guard"] is not None
     )

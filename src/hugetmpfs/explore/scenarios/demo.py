@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.explore.scenario import scenario
+from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.mm.filemap import lock_page, trylock_page, unlock_page
 from hugetmpfs.mm.page_alloc import alloc_pages
 from hugetmpfs.mm.swap import put_page
@@ -20,7 +20,7 @@ def _two_pages(m: Machine) -> tuple[int, int]:
     return a, b
 
 
-@scenario("demo-lock-order", guard=None)
+@scenario("demo-lock-order", guard=None, find=Budget("dfs", 50, 2))
 def lock_order(m: Machine) -> None:
     """Two tasks lock the same two pages in opposite orders (what base/R4.4's trylock avoids)."""
     m.engine.lockdep = False  # let the deadlock itself be found, not the order violation
@@ -47,7 +47,7 @@ def _free(*pages: int) -> object:
     return end_check
 
 
-@scenario("demo-trylock", guard=None)
+@scenario("demo-trylock", guard=None, find=Budget("dfs", 50, 2))
 def trylock(m: Machine) -> object:
     """The same two tasks, the second lock taken by trylock: the loser does without, as
     shmem_disband_hugeteam does when the head is busy (base/R4.4).  No deadlock."""
@@ -73,7 +73,7 @@ def trylock(m: Machine) -> object:
     return end_check
 
 
-@scenario("demo-lock-order-noisy", guard=None, cpus=3)
+@scenario("demo-lock-order-noisy", guard=None, cpus=3, find=Budget("pct", 100, 2))
 def lock_order_noisy(m: Machine) -> object:
     """demo-lock-order with a third task busy beside them: long schedules to shrink."""
     m.engine.lockdep = False

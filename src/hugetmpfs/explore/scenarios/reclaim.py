@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.explore.scenario import scenario
+from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.mm.swap import isolate_lru_page
 from hugetmpfs.mm.vmscan import reclaim_pages
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from hugetmpfs.shmem.machine import Machine
 
 
-@scenario("shrinker-vs-fault", guard=None)
+@scenario("shrinker-vs-fault", guard=None, find=Budget("random", 300, 2))
 def shrinker_vs_fault(m: Machine) -> None:
     """base/Q-1: the shrinker chooses a team with one hole; a fault fills it, completes the
     team and maps it by pmd before the shrinker disbands it (no head lock, no recheck)."""
@@ -28,7 +28,13 @@ def shrinker_vs_fault(m: Machine) -> None:
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, 0, 1, 1, None, name="fault", cpu=1)
 
 
-@scenario("putback-vs-disband", guard="base/R13.1", swap=4 << 20)
+@scenario(
+    "putback-vs-disband",
+    guard="base/R13.1",
+    swap=4 << 20,
+    find=Budget("dfs", 300, 2),
+    clean=Budget("dfs", 100, 2),
+)
 def putback_vs_disband(m: Machine) -> None:
     """base/R13.1: reclaim parks team tails, moving their LRU weight to the head, while a
     punch of the head disbands the team."""

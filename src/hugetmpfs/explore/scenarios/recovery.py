@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.explore.scenario import scenario
+from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.mm.page_flags import PG_checked
 from hugetmpfs.shmem import vfs
@@ -80,7 +80,14 @@ def _written(index: int, changed: int | None = None) -> int:
     return 0x61 + index if index else 0
 
 
-@scenario("recovery-vs-punch-and-write", guard="recovery/R1", recovery=True, behaviours=FIX)
+@scenario(
+    "recovery-vs-punch-and-write",
+    guard="recovery/R1",
+    recovery=True,
+    behaviours=FIX,
+    find=Budget("dfs", 150, 1),
+    clean=Budget("dfs", 100, 2),
+)
 def recovery_vs_punch_and_write(m: Machine) -> object:
     """recovery/R1: the work isolates page 3 to migrate it into its slot; the page is
     punched and the offset written again (the write fills slot 3 of the exposed team);
@@ -96,7 +103,14 @@ def recovery_vs_punch_and_write(m: Machine) -> object:
     return reads_back(task, fd, lambda i: _written(i, 3))
 
 
-@scenario("recovery-remap-vs-punch", guard="recovery/R24", recovery=True, behaviours=FIX)
+@scenario(
+    "recovery-remap-vs-punch",
+    guard="recovery/R24",
+    recovery=True,
+    behaviours=FIX,
+    find=Budget("dfs", 40, 1),
+    clean=Budget("dfs", 100, 2),
+)
 def recovery_remap_vs_punch(m: Machine) -> object:
     """recovery/R24: a punch disbands the team between populate, which completed it, and
     remap, which must not map a dead team by pmd."""
@@ -106,7 +120,14 @@ def recovery_remap_vs_punch(m: Machine) -> object:
     return reads_back(task, fd, lambda i: 0 if i == 2 else _written(i))
 
 
-@scenario("recovery-vs-eviction", guard="recovery/R13", recovery=True, behaviours=FIX)
+@scenario(
+    "recovery-vs-eviction",
+    guard="recovery/R13",
+    recovery=True,
+    behaviours=FIX,
+    find=Budget("dfs", 200, 1),
+    clean=Budget("dfs", 100, 2),
+)
 def recovery_vs_eviction(m: Machine) -> None:
     """recovery/R13: the file is unmapped, closed and unlinked while its work runs: the
     inode must not be evicted (freed) until the work lets go of it."""
@@ -121,7 +142,7 @@ def recovery_vs_eviction(m: Machine) -> None:
     m.engine.spawn(let_go, name="unlink", cpu=1)
 
 
-@scenario("recovery-v24-head-migrated", guard=None, recovery=True)
+@scenario("recovery-v24-head-migrated", guard=None, recovery=True, find=Budget("dfs", 5, 1))
 def recovery_v24_head_migrated(m: Machine) -> object:
     """recovery/R4c (unguarded, v24): the head's page is mapped and misplaced, another
     slot is instantiated in place first; migration's restored pte on the (PageTeam) head is
@@ -138,7 +159,7 @@ def recovery_v24_head_migrated(m: Machine) -> object:
     return reads_back(task, fd, lambda i: 0 if i == 1 else 0x61 + i)
 
 
-@scenario("recovery-head-hole", guard=None, recovery=True)
+@scenario("recovery-head-hole", guard=None, recovery=True, find=Budget("dfs", 5, 1))
 def recovery_head_hole(m: Machine) -> object:
     """recovery/R27 (unguarded, Mika Penttilä's case): a fresh recovery of an extent whose
     first page is a hole fails at the SGP_TEAM hint, every time (the R27 fix behaviour

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.explore.scenario import scenario
+from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
 from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry
@@ -65,7 +65,12 @@ def _data_problems(m: Machine, task: vfs.Task, fd: int, want: dict[int, int]) ->
     return out
 
 
-@scenario("alloc-two-writers-one-extent", guard="base/R4.1")
+@scenario(
+    "alloc-two-writers-one-extent",
+    guard="base/R4.1",
+    find=Budget("dfs", 2000, 2),
+    clean=Budget("dfs", 300, 2),
+)
 def two_writers_one_extent(m: Machine) -> object:
     """base/R4.1: two writers to different pages of an empty extent; both look it up as
     empty under RCU, both allocate a team, and each inserts its page."""
@@ -80,7 +85,12 @@ def two_writers_one_extent(m: Machine) -> object:
     return end_check
 
 
-@scenario("alloc-two-writers-one-hole", guard="base/R4.2")
+@scenario(
+    "alloc-two-writers-one-hole",
+    guard="base/R4.2",
+    find=Budget("dfs", 2000, 2),
+    clean=Budget("dfs", 300, 2),
+)
 def two_writers_one_hole(m: Machine) -> object:
     """base/R4.2: two writers to the same hole of a live team; both are given the hole as
     their hint, and the second takes its lock after the first filled it."""
@@ -95,7 +105,12 @@ def two_writers_one_hole(m: Machine) -> object:
     return end_check
 
 
-@scenario("alloc-writer-vs-punch-head", guard="base/R4.3")
+@scenario(
+    "alloc-writer-vs-punch-head",
+    guard="base/R4.3",
+    find=Budget("dfs", 2000, 2),
+    clean=Budget("dfs", 300, 2),
+)
 def writer_vs_punch_head(m: Machine) -> object:
     """base/R4.3: a writer looks up a hole of a team whose only member is the head, while
     a punch of the head disbands the team and frees its holes."""
@@ -110,7 +125,12 @@ def writer_vs_punch_head(m: Machine) -> object:
     return end_check
 
 
-@scenario("alloc-fault-vs-truncate", guard="base/R4.6")
+@scenario(
+    "alloc-fault-vs-truncate",
+    guard="base/R4.6",
+    find=Budget("dfs", 2000, 2),
+    clean=Budget("dfs", 300, 2),
+)
 def fault_vs_truncate(m: Machine) -> object:
     """base/R4.6: a read fault instantiates a page of a new team just as ftruncate shrinks
     the file below it: the fault finds itself beyond EOF after the insert."""
@@ -128,7 +148,7 @@ def fault_vs_truncate(m: Machine) -> object:
     return lambda m: extent_problems(m, inode)
 
 
-@scenario("fault-vs-punch-tail-spin", guard=None)
+@scenario("fault-vs-punch-tail-spin", guard=None, find=Budget("dfs", 50, 2))
 def fault_vs_punch_tail_spin(m: Machine) -> None:
     """base/R4.4's busy loop: a huge fault holds the head's lock while a punch of a tail
     retries its trylock of the head.  The punch must yield to the holder (a livelock only
@@ -141,7 +161,12 @@ def fault_vs_punch_tail_spin(m: Machine) -> None:
     m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 2 * PAGE, PAGE, name="punch", cpu=1)
 
 
-@scenario("fault-tail-vs-punch-head-hole", guard="base/R7.3")
+@scenario(
+    "fault-tail-vs-punch-head-hole",
+    guard="base/R7.3",
+    find=Budget("random", 300, 2),
+    clean=Budget("random", 250, 2),
+)
 def fault_tail_vs_punch(m: Machine) -> None:
     """base/R7.3: a huge fault on a member of a team whose head is a hole, while a punch of
     another member disbands the team and frees the hole head."""

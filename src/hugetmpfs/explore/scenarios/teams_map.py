@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.explore.scenario import scenario
+from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.mm.filemap import lock_page, unlock_page
 from hugetmpfs.mm.mm_types import MMStruct
@@ -33,7 +33,12 @@ def _head(task: vfs.Task, fd: int) -> int:
     return page
 
 
-@scenario("huge-fault-vs-cow-fault", guard="base/R10.1")
+@scenario(
+    "huge-fault-vs-cow-fault",
+    guard="base/R10.1",
+    find=Budget("dfs", 50, 2),
+    clean=Budget("dfs", 120, 2),
+)
 def huge_fault_vs_cow_fault(m: Machine) -> None:
     """base/R10.1: a read fault maps the team by pmd while a write fault on the same
     private mapping (COW: always small) puts a pte table under the same empty pmd."""
@@ -44,7 +49,12 @@ def huge_fault_vs_cow_fault(m: Machine) -> None:
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, 3 * PAGE, 1, 1, 0x7A, name="cow", cpu=1)
 
 
-@scenario("punch-vs-huge-fault", guard="base/R11")
+@scenario(
+    "punch-vs-huge-fault",
+    guard="base/R11",
+    find=Budget("random", 300, 2),
+    clean=Budget("dfs", 120, 2),
+)
 def punch_vs_huge_fault(m: Machine) -> None:
     """base/R11 (Andres' race): a punch of the head unmaps the range while nothing is
     mapped, then a fault maps the team by pmd before the punch disbands it."""
@@ -55,7 +65,12 @@ def punch_vs_huge_fault(m: Machine) -> None:
     m.engine.spawn(sys_touch, task, addr, nr * PAGE, 0, 1, 1, None, name="fault", cpu=1)
 
 
-@scenario("reclaim-unmap-vs-munmap", guard="base/R10.3")
+@scenario(
+    "reclaim-unmap-vs-munmap",
+    guard="base/R10.3",
+    find=Budget("dfs", 50, 2),
+    clean=Budget("dfs", 100, 2),
+)
 def reclaim_unmap_vs_munmap(m: Machine) -> None:
     """base/R10.3: reclaim's try_to_unmap finds the team's huge pmd and drops the pmd
     lock; munmap zaps the pmd before reclaim takes it down."""
@@ -74,7 +89,12 @@ def reclaim_unmap_vs_munmap(m: Machine) -> None:
     m.engine.spawn(sys_munmap, task, addr, nr * PAGE, name="munmap", cpu=1)
 
 
-@scenario("pte-map-vs-disband", guard="base/R15.2")
+@scenario(
+    "pte-map-vs-disband",
+    guard="base/R15.2",
+    find=Budget("dfs", 100, 2),
+    clean=Budget("dfs", 120, 2),
+)
 def pte_map_vs_disband(m: Machine) -> object:
     """base/R15.2: a small fault maps a tail (its pte count goes to the head's usage)
     while a punch of another tail disbands the team: the tail still shows PageTeam."""
@@ -96,7 +116,13 @@ def pte_map_vs_disband(m: Machine) -> object:
     return end_check
 
 
-@scenario("remap-vs-punch", guard="base/R10.2", cpus=3)
+@scenario(
+    "remap-vs-punch",
+    guard="base/R10.2",
+    cpus=3,
+    find=Budget("dfs", 150, 2),
+    clean=Budget("dfs", 120, 2),
+)
 def remap_vs_punch(m: Machine) -> None:
     """base/R10.2: MADV_DONTNEED of one page splits the team's huge pmd into ptes while a
     punch of the head (whose range unmap ran before the huge fault mapped the team)
@@ -113,7 +139,7 @@ def remap_vs_punch(m: Machine) -> None:
     m.engine.spawn(fault_then_split, name="fault+split", cpu=1)
 
 
-@scenario("shrinklist-vs-new-team", guard=None)
+@scenario("shrinklist-vs-new-team", guard=None, find=Budget("dfs", 50, 2))
 def shrinklist_vs_new_team(m: Machine) -> object:
     """base/R6.3 (unguarded): the shrinker unlinks an inode whose teams are all complete
     while a write starts a new team in it; the writer tests the list unlocked, sees the
@@ -134,7 +160,12 @@ def shrinklist_vs_new_team(m: Machine) -> object:
     return end_check
 
 
-@scenario("shrinker-to-team-fills", guard="base/R6.5")
+@scenario(
+    "shrinker-to-team-fills",
+    guard="base/R6.5",
+    find=Budget("dfs", 50, 2),
+    clean=Budget("dfs", 150, 2),
+)
 def shrinker_to_team_fills(m: Machine) -> None:
     """base/R6.5: the shrinker chooses a FROM team with one member and a TO team with one
     hole; a write fills that hole before the shrinker disbands TO."""
