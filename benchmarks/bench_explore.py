@@ -1,0 +1,111 @@
+"""The explorer's targets: steps per second with every invariant at every step, PCT's
+schedules to the first finding per guard (median over seeds), and DFS at bound 2 per
+scenario (exhaustive or not within the budget, and how long).
+
+Run: .venv/bin/python benchmarks/bench_explore.py [--quick] [--json FILE]
+
+There is no kernel baseline here: the explorer has no counterpart on the real kernel (the
+figures to beat are loom's, Shuttle's and CHESS's, reference/anchors.md).  Targets: ≥ 20 k
+steps/s per core on the recovery-vs-hole-punch scenario; exhaustive bound 2 in < 60 s per
+scenario; every guard's race within 10 000 PCT schedules at depth ≤ 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+from _common import describe_machine, machine_info
+
+import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
+from hugetmpfs.explore import REGISTRY
+from hugetmpfs.explore.runner import ExploreOptions, explore
+
+STEPS_SCENARIO = "recovery-vs-punch-and-write"
+
+
+def steps_per_second(schedules: int) -> dict[str, Any]:
+    sc = REGISTRY[STEPS_SCENARIO]
+    start = time.perf_counter()
+    result = explore(sc, ExploreOptions("random", schedules, 0, shrink=False))
+    seconds = time.perf_counter() - start
+    steps = result.steps
+    return {
+        "scenario": STEPS_SCENARIO,
+        "schedules": result.executions,
+        "steps": steps,
+        "seconds": round(seconds, 3),
+        "steps_per_s": round(steps / seconds),
+        "target": 20_000,
+    }
+
+
+def pct_to_first(name: str, seeds: int, cap: int) -> dict[str, Any]:
+    sc = REGISTRY[name]
+    firsts: list[int | None] = []
+    for seed in range(seeds):
+        opts = ExploreOptions("pct", cap, seed, depth=2, guards_off=(sc.guard,), shrink=False)
+        found = explore(sc, opts)
+        firsts.append(found.found_at if found.found is not None else None)
+    hits = sorted(f for f in firsts if f is not None)
+    return {
+        "scenario": name,
+        "guard": sc.guard,
+        "found": f"{len(hits)}/{seeds}",
+        "median_schedules": statistics.median(hits) if hits else None,
+        "within_cap": len(hits) == seeds,
+    }
+
+
+def dfs_bound2(name: str, cap: int) -> dict[str, Any]:
+    sc = REGISTRY[name]
+    start = time.perf_counter()
+    result = explore(sc, ExploreOptions("dfs", cap, 0, bound=2, shrink=False))
+    return {
+        "scenario": name,
+        "executions": result.executions,
+        "exhausted": result.exhausted,
+        "found": result.found is not None,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small budgets, for a smoke test")
+    ap.add_argument("--json", help="also write the results as JSON to FILE")
+    args = ap.parse_args()
+    seeds, cap, dfs_cap, sps = (2, 300, 200, 20) if args.quick else (5, 10_000, 5_000, 200)
+    info = machine_info()
+    guarded = sorted(n for n, sc in REGISTRY.items() if sc.guard is not None)
+    out = {
+        "machine": info,
+        "steps": steps_per_second(sps),
+        "pct": [pct_to_first(n, seeds, cap) for n in guarded],
+        "dfs": [dfs_bound2(n, dfs_cap) for n in guarded],
+    }
+    print(describe_machine(info))
+    s = out["steps"]
+    print(
+        f"steps/s with every invariant at every step ({s['scenario']}): {s['steps_per_s']} "
+        f"({s['steps']} steps in {s['seconds']} s; target {s['target']})"
+    )
+    print(f"\nPCT depth 2, guard off, schedules to the first finding (seeds {seeds}, cap {cap}):")
+    for r in out["pct"]:
+        print(
+            f"  {r['scenario']:32} {r['guard']:14} {r['found']:>6}  median {r['median_schedules']}"
+        )
+    print(f"\nDFS bound 2, every guard on (cap {dfs_cap} executions; target: exhaustive < 60 s):")
+    for r in out["dfs"]:
+        state = "exhaustive" if r["exhausted"] else "not exhausted"
+        print(f"  {r['scenario']:32} {r['executions']:>6} executions  {state:14} {r['seconds']} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
