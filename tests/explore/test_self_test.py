@@ -36,5 +36,10 @@ def test_the_self_test_catches_every_guard_and_is_clean_with_them_on() -> None:
     assert proc.returncode == 0, proc.stderr
     unguarded = {r["scenario"]: r["guard_on_found"] for r in rows if r["guard"] is None}
     # the hazards the spec leaves unguarded, found with every guard on
-    for name in ("shrinklist-vs-new-team", "recovery-v24-head-migrated", "recovery-head-hole"):
+    for name in (
+        "shrinklist-vs-new-team",
+        "recovery-v24-head-migrated",
+        "recovery-v24-head-leak",
+        "recovery-head-hole",
+    ):
         assert unguarded[name], name

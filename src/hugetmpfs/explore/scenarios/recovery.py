@@ -142,21 +142,44 @@ def recovery_vs_eviction(m: Machine) -> None:
     m.engine.spawn(let_go, name="unlink", cpu=1)
 
 
-@scenario("recovery-v24-head-migrated", guard=None, recovery=True, find=Budget("dfs", 5, 1))
-def recovery_v24_head_migrated(m: Machine) -> object:
-    """recovery/R4c (unguarded, v24): the head's page is mapped and misplaced, another
-    slot is instantiated in place first; migration's restored pte on the (PageTeam) head is
-    counted, and the pass that accounts the head counts it again (I9)."""
+def _head_misplaced(m: Machine) -> tuple[vfs.Task, int]:
+    """Small pages at every index but 1 (a hole, filled in place first), the head's page
+    mapped by a pte, and the work queued: v24 migrates that page into the head slot."""
     nr = m.HPAGE_PMD_NR
     m.sysctl.shmem_huge = -1
-    task, fd = written_file(m, [0, *range(2, nr)])  # index 1 a hole: filled in place
+    task, fd = written_file(m, [0, *range(2, nr)])
     m.sysctl.shmem_huge = 0
     limit, m.sysctl.shmem_huge_recoveries = m.sysctl.shmem_huge_recoveries, 0
     addr = sys_mmap(task, fd, 0, nr * PAGE, "rw", True)
     sys_touch(task, addr, nr * PAGE, 0, PAGE, PAGE, None)  # the head's page, by a pte
     m.sysctl.shmem_huge_recoveries = limit
     queue_work(m, task, fd, 0)
+    return task, fd
+
+
+@scenario("recovery-v24-head-migrated", guard=None, recovery=True, find=Budget("dfs", 5, 1))
+def recovery_v24_head_migrated(m: Machine) -> object:
+    """recovery/R4c (unguarded, v24): the head's page is mapped and misplaced, another
+    slot is instantiated in place first; migration's restored pte on the (PageTeam) head is
+    counted, and the pass that accounts the head counts it again (I9)."""
+    task, fd = _head_misplaced(m)
     return reads_back(task, fd, lambda i: 0 if i == 1 else 0x61 + i)
+
+
+@scenario(
+    "recovery-v24-head-leak",
+    guard=None,
+    recovery=True,
+    behaviours=("R4c-fix",),
+    find=Budget("dfs", 100, 1),
+)
+def recovery_v24_head_leak(m: Machine) -> object:
+    """recovery/R4b (unguarded, v24): migration has filled the head slot (its cache
+    reference still separate) when a punch of another page disbands the team, before the
+    pass that would count the head: the head keeps one reference too many."""
+    task, fd = _head_misplaced(m)
+    m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 5 * PAGE, PAGE, name="punch", cpu=1)
+    return reads_back(task, fd, lambda i: 0 if i in (1, 5) else 0x61 + i)
 
 
 @scenario("recovery-head-hole", guard=None, recovery=True, find=Budget("dfs", 5, 1))
