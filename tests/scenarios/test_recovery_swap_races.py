@@ -1,0 +1,70 @@
+"""The recovery races of the swap side (explore/scenarios/recovery_swap.py): with its guard
+off each scenario's hazard is found and replays (that nothing is found with every guard
+on, within the scenario's budget, is tests/explore/test_self_test.py's business).  R8's
+in-place enteaming of a mapped page read from swap is found on v29 too, where migration
+cannot supply such pages; the unguarded v24 hazard of a fault mapping a team whose
+migrated slots are not yet enteamed is found on v24, not on v29."""
+
+from __future__ import annotations
+
+import pytest
+
+import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
+from hugetmpfs.explore import REGISTRY
+from hugetmpfs.shmem.names import GUARDS
+from hugetmpfs.testing import assert_explore_finds, assert_explores_clean
+
+# scenario -> the kind of finding its guard's absence gives
+GUARDED = {
+    "recovery-swapin-vs-punch-and-write": "exception",  # a swap-cache slot migrated into
+    "recovery-resume-swapin": "invariant",  # a PageTeam head in the swap cache
+    "recovery-swapin-mapped": "invariant",  # the team's pte count
+    "recovery-vs-write-pagevec": "oracle",  # the extent left partial
+}
+
+
+@pytest.mark.parametrize("name", sorted(GUARDED))
+def test_guard_off_finds_the_hazard_and_it_replays(name: str) -> None:
+    sc = REGISTRY[name]
+    assert sc.guard in GUARDS
+    assert sc.recovery
+    assert sc.swap
+    assert_explore_finds(
+        sc,
+        GUARDED[name],
+        strategy=sc.find.strategy,
+        schedules=sc.find.schedules,
+        bound=sc.find.bound,
+        guards_off=(sc.guard,),
+        shrink=False,
+    )
+
+
+def test_r8_a_mapped_page_read_from_swap_is_counted_on_v29() -> None:
+    sc = REGISTRY["recovery-swapin-mapped"]
+    result = assert_explore_finds(
+        sc,
+        "invariant",
+        strategy="random",  # DFS within one preemption needs 85 schedules here
+        schedules=30,
+        guards_off=("recovery/R8",),
+        variant="v29",
+        shrink=False,
+    )
+    assert result.found is not None
+    assert result.found.finding is not None
+    assert "pte field" in result.found.finding.message
+
+
+def test_v24_a_fault_maps_a_team_with_migrated_slots_not_yet_enteamed() -> None:
+    sc = REGISTRY["recovery-v24-fault-vs-unteamed"]
+    assert sc.guard is None
+    result = assert_explore_finds(sc, "invariant", strategy="dfs", bound=1, schedules=20)
+    assert result.found is not None
+    assert result.found.finding is not None
+    assert "checked_teams_are_populated" in result.found.finding.message
+
+
+def test_v29_enteams_as_it_migrates_so_the_fault_finds_no_such_slot() -> None:
+    sc = REGISTRY["recovery-v24-fault-vs-unteamed"]
+    assert_explores_clean(sc, strategy="dfs", bound=2, schedules=50, variant="v29")
