@@ -165,7 +165,8 @@ def shmem_getpage_gfp(
     holds nothing, that very page is instantiated there.
 
     Models: mm/shmem.c shmem_getpage_gfp (v4.6-rc2, with patches 04, 06, 07 and 27 of 31).
-    Guards: base/R4.6 (in _clear_and_check), recovery/R19, recovery/R20 (hint path).
+    Guards: base/R4.6 (in _clear_and_check), recovery/R20 (hint path; R19's page_raced
+    answer is its structure, not a switchable check).
     """
     mapping = inode.mapping
     once = False
