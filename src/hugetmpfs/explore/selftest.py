@@ -19,10 +19,16 @@ from hugetmpfs.explore.runner import ExploreOptions, explore
 from hugetmpfs.explore.scenario import REGISTRY, Budget, Scenario
 
 
-def _within(base: ExploreOptions, budget: Budget | None) -> ExploreOptions:
+def _within(base: ExploreOptions, sc: Scenario, budget: Budget | None) -> ExploreOptions:
     if budget is None:
         return base
-    return replace(base, strategy=budget.strategy, schedules=budget.schedules, bound=budget.bound)
+    return replace(
+        base,
+        strategy=budget.strategy,
+        schedules=budget.schedules,
+        bound=budget.bound,
+        variant=sc.variant or base.variant,
+    )
 
 
 def self_test_one(
@@ -33,8 +39,8 @@ def self_test_one(
     start = time.perf_counter()
     off = None
     first: int | None = None
-    find = _within(base, sc.find if scenario_budgets else None)
-    clean = _within(base, sc.clean if scenario_budgets else None)
+    find = _within(base, sc, sc.find if scenario_budgets else None)
+    clean = _within(base, sc, sc.clean if scenario_budgets else None)
     if sc.guard is not None:
         found = explore(sc, replace(find, guards_off=(sc.guard,), shrink=False))
         off = found.found is not None

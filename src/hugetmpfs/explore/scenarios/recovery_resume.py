@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hugetmpfs.explore.scenario import scenario
+from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.explore.scenarios.recovery import FIX, queue_work, reads_back, small_extent
 from hugetmpfs.mm.page_flags import PG_team
@@ -72,7 +72,15 @@ def live_teams(inode: ShmemInodeInfo) -> Callable[[Machine], list[str]]:
     return check
 
 
-@scenario("recovery-resume-vs-shrinker", guard="recovery/R10", recovery=True, behaviours=FIX_R4C)
+@scenario(
+    "recovery-resume-vs-shrinker",
+    guard="recovery/R10",
+    recovery=True,
+    behaviours=FIX_R4C,
+    variant="v29",
+    find=Budget("dfs", 60, 1),
+    clean=Budget("dfs", 120, 2),
+)
 def recovery_resume_vs_shrinker(m: Machine) -> object:
     """recovery/R10: the hugehole shrinker has chosen the tagged partial team and holds the
     shrink-list lock on its way to disbanding it, while a work clears the tag and resumes
@@ -85,7 +93,14 @@ def recovery_resume_vs_shrinker(m: Machine) -> object:
     return reads_back(task, fd, lambda i: 0x61 + i if i < members else None)
 
 
-@scenario("recovery-vs-fault-new-team", guard="recovery/R5", recovery=True, behaviours=FIX)
+@scenario(
+    "recovery-vs-fault-new-team",
+    guard="recovery/R5",
+    recovery=True,
+    behaviours=FIX,
+    find=Budget("dfs", 100, 1),
+    clean=Budget("dfs", 80, 2),
+)
 def recovery_vs_fault_new_team(m: Machine) -> object:
     """recovery/R5: while the work's fresh huge page is still private (or exposed, its head
     not yet in the cache), the extent is punched and written again; the write finds the
@@ -105,7 +120,15 @@ def recovery_vs_fault_new_team(m: Machine) -> object:
     return live_teams(inode)
 
 
-@scenario("recovery-migrate-vs-punch-head", guard="recovery/R9", recovery=True, behaviours=FIX)
+@scenario(
+    "recovery-migrate-vs-punch-head",
+    guard="recovery/R9",
+    recovery=True,
+    behaviours=FIX,
+    variant="v29",
+    find=Budget("dfs", 50, 1),
+    clean=Budget("dfs", 70, 2),
+)
 def recovery_migrate_vs_punch_head(m: Machine) -> object:
     """recovery/R9: the head, instantiated in place, is punched while the other pages are
     on their way into their slots: the team is disbanded under populate, and the v29
