@@ -20,6 +20,7 @@ from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm import vmstat as v
 from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
 from hugetmpfs.mm.vmstat import ZONE_STAT_ITEMS
+from hugetmpfs.shmem.recovery import populate_bumps
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -133,7 +134,7 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
         if ctx.busy(locks) or (rest_only and not at_least and not ctx.at_rest):
             continue
         got, want = zone[getattr(v, name)], recount(ctx)
-        if name == "NR_FILE_MAPPED" and abs(got - want) == 1 and _dancing(ctx):
+        if name == "NR_FILE_MAPPED" and abs(got - want) == 1 and populate_bumps(ctx.m):
             continue  # recovery/R8: an unmap during the enteam dance settles it last
         if at_least and not ctx.at_rest:
             if got < want:
@@ -141,11 +142,6 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
         else:
             r.expect(f"{name} vs recount", want, got)
     return r.result()
-
-
-def _dancing(ctx: Context) -> bool:
-    """Recovery's populate holds an artificial mapcount on a page it enteams (R8)."""
-    return any(w.bumped is not None for w in getattr(ctx.m, "recoverylist", ()))
 
 
 @invariant(when=STEP, cost="O(zone counters)", fast=True)

@@ -17,6 +17,7 @@ import numpy as np
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.mm_types import PTE_PRESENT, PTE_WRITE, VM_SHARED, VM_WRITE
 from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
+from hugetmpfs.shmem.recovery import populate_bumps
 
 if TYPE_CHECKING:
     from hugetmpfs.check.core import Context
@@ -38,11 +39,9 @@ def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
     got = c.mapcount + 1
     # recovery/R8: populate holds one artificial mapcount while it enteams a mapped page
     # (and drops it last: an unmap meanwhile may already have taken the real one)
-    for work in getattr(m, "recoverylist", ()):
-        page = work.bumped
-        if page is not None and got[page] in (want[page], want[page] + 1):
-            got = got.copy()
-            got[page] = want[page]
+    for page in populate_bumps(m):
+        if got[page] in (want[page], want[page] + 1):
+            got[page] = want[page]  # got is a fresh array: the census is untouched
     for page in np.flatnonzero(got != want)[:8]:
         page = int(page)
         hog = f" + {int(c.hog_count[page])} hog" if c.hog_count[page] else ""

@@ -23,6 +23,7 @@ import numpy as np
 
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.page_flags import PG_checked, PG_dirty, PG_swapbacked, PG_team, PG_uptodate
+from hugetmpfs.shmem.recovery import populate_bumps
 
 if TYPE_CHECKING:
     from hugetmpfs.check.core import Context
@@ -79,6 +80,7 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
     r = Report("team_usage_matches_team")
     members = _members(ctx)
     pending = _pending_heads(ctx)
+    bumps = populate_bumps(m)
     for head, nr in members.items():
         usage = m.private[head]
         pmds = int(c.tables.pmd_count[head])
@@ -93,8 +95,7 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
         # recovery/R8: while populate enteams a mapped page it counts its pte last; and a
         # v24 head filled by migration had its pte counted only if the team had members
         dancing = (head in pending and bool(mapped[0])) or any(
-            w.bumped is not None and head <= w.bumped < head + n
-            for w in getattr(m, "recoverylist", ())
+            head <= page < head + n for page in bumps
         )
         if t.team_pte_count(usage) != ptes and not (
             dancing and abs(t.team_pte_count(usage) - ptes) == 1

@@ -31,7 +31,7 @@ from hugetmpfs.mm.swap import put_page
 from hugetmpfs.shmem.getpage import SGP_CACHE, shmem_getpage_gfp
 from hugetmpfs.shmem.huge import SHMEM_HUGE_DENY, SHMEM_HUGE_FORCE
 from hugetmpfs.shmem.inode import SHMEM_HUGE_NEVER
-from hugetmpfs.shmem.recovery import Recovery, shmem_recovery_run
+from hugetmpfs.shmem.recovery import Recovery, recovery_enlist, shmem_recovery_run
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.mm_types import VMA
@@ -91,18 +91,9 @@ def _collapse_extent(m: Machine, inode: ShmemInodeInfo, vma: VMA, head_index: in
     if page is None:
         return -ENOMEM
     r = Recovery(vma.mm, inode, page, head_index)
-    while True:
-        with m.recoverylist_lock:
-            queued = any(q.inode is inode and q.head_index == head_index for q in m.recoverylist)
-            if not queued:
-                m.recoverylist.insert(0, r)
-                m.recoverylist_depth += 1
-                break
+    while not recovery_enlist(m, r):
         # a work is on the extent already: wait for it, then finish what it left
         m.engine.block_on(("recovery", inode, head_index), "madvise_collapse:wait")
-    r.mm.mm_count += 1
-    inode.recoveries += 1
-    m.recovery_stats.work_queued += 1
     error = shmem_recovery_run(m, r)
     if error in (-ENOMEM, -EAGAIN, -EINVAL):
         return error

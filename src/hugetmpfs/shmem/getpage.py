@@ -257,11 +257,7 @@ def _alloc_new(
             _disband_unlocked(m, alloced_huge)
         return error, None
     assert page is not None
-    lru_cache_add_anon(m, page)
-    with inode.info_lock:
-        inode.alloced += 1
-        inode.i_blocks += BLOCKS_PER_PAGE
-        shmem_recalc_inode(m, inode)
+    _account_new_page(m, inode, page)
     if alloced_huge is not None:
         shmem_shrinklist_add(m, inode)
     if sgp == SGP_FALLOC:
@@ -307,12 +303,17 @@ def _instantiate_hint(
         shmem_unacct_blocks(inode, 1)
         return error, None
     m.recovery_stats.page_created += 1
+    _account_new_page(m, inode, page)
+    return _clear_and_check(m, inode, index, page, SGP_TEAM, alloced=True)
+
+
+def _account_new_page(m: Machine, inode: ShmemInodeInfo, page: int) -> None:
+    """A page just instantiated in the cache: onto the LRU, and counted in the inode."""
     lru_cache_add_anon(m, page)
     with inode.info_lock:
         inode.alloced += 1
         inode.i_blocks += BLOCKS_PER_PAGE
         shmem_recalc_inode(m, inode)
-    return _clear_and_check(m, inode, index, page, SGP_TEAM, alloced=True)
 
 
 def _disband_unlocked(m: Machine, head: int) -> None:

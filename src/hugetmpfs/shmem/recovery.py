@@ -29,6 +29,7 @@ from hugetmpfs.mm.pageteam import team_head
 from hugetmpfs.mm.swap import put_page
 from hugetmpfs.shmem.gfp import shmem_huge_gfp
 from hugetmpfs.shmem.team import shmem_clear_tag_hugehole
+from hugetmpfs.sim import SpinLock
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.mm_types import VMA, MMStruct
@@ -60,8 +61,6 @@ class Recovery:
 
 def init_recovery(m: Machine) -> None:
     """The global recovery list and its lock (patch 23/31)."""
-    from hugetmpfs.sim import SpinLock
-
     m.recoverylist: list[Recovery] = []
     m.recoverylist_depth = 0  # unsigned int in the kernel
     m.recoverylist_lock = SpinLock(m.engine, "shmem_recoverylist_lock")
@@ -113,21 +112,36 @@ def shmem_huge_recovery(m: Machine, inode: ShmemInodeInfo, page: int, vma: VMA) 
         st.work_too_many += 1
         return
     r = Recovery(vma.mm, inode, page, m.index[page] & ~(m.HPAGE_PMD_NR - 1))
+    # recovery/R12: two works on one extent would build two teams for it.
+    if not recovery_enlist(m, r, dedupe=m.guard_on("recovery/R12")):
+        st.work_already += 1
+        return
+    get_page(m, page)
+    schedule_work(m, shmem_recovery_work, r)
+
+
+def recovery_enlist(m: Machine, r: Recovery, dedupe: bool = True) -> bool:
+    """Put *r* on the recovery list (unless, with *dedupe*, its extent is there already)
+    and make it hold its mm and inode: True, or False if the extent was taken.  The caller
+    gives ``r.page`` its reference."""
     with m.recoverylist_lock:
-        # recovery/R12: two works on one extent would build two teams for it.
-        if m.guard_on("recovery/R12") and any(
-            q.inode is inode and q.head_index == r.head_index for q in m.recoverylist
+        if dedupe and any(
+            q.inode is r.inode and q.head_index == r.head_index for q in m.recoverylist
         ):
-            st.work_already += 1
-            return
+            return False
         m.recoverylist.insert(0, r)
         m.recoverylist_depth += 1
     r.mm.mm_count += 1  # pins struct mm, not its users
     if m.guard_on("recovery/R13"):
-        inode.recoveries += 1  # eviction waits for this to drop to zero
-    get_page(m, page)
-    schedule_work(m, shmem_recovery_work, r)
-    st.work_queued += 1
+        r.inode.recoveries += 1  # eviction waits for this to drop to zero
+    m.recovery_stats.work_queued += 1
+    return True
+
+
+def populate_bumps(m: Machine) -> list[int]:
+    """Pages populate holds an artificial mapcount on while it enteams them (recovery/R8):
+    their mapcount, pte count and Mapped settle only when it drops it."""
+    return [r.bumped for r in getattr(m, "recoverylist", ()) if r.bumped is not None]
 
 
 def schedule_work(m: Machine, fn: object, r: Recovery) -> None:
