@@ -91,6 +91,26 @@ class RadixTree:
         self.count += 1
         return 0
 
+    def insert_run(self, index: int, first: int, n: int) -> None:
+        """Insert the *n* entries first, first + 1, ... at index, index + 1, ... (a run of a
+        team's subpages), each into an empty slot: *n* inserts in one go."""
+        nodes = self.nodes
+        end = index + n
+        while index < end:
+            key, offset = index >> SHIFT, index & MASK
+            count = min(SIZE - offset, end - index)
+            node = nodes.get(key)
+            if node is None:
+                node = nodes[key] = _Node()
+                insort(self.keys, key)
+            bits = ((1 << count) - 1) << offset
+            assert not node.mask & bits, "insert_run over an occupied slot"
+            node.slots[offset : offset + count] = array("q", range(first, first + count))
+            node.mask |= bits
+            first += count
+            index += count
+        self.count += n
+
     def replace_slot(self, index: int, entry: int) -> None:
         node = self.nodes[index >> SHIFT]
         assert node.mask & (1 << (index & MASK)), "replace_slot of an empty slot"

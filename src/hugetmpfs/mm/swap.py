@@ -122,11 +122,18 @@ def __pagevec_lru_add(m: MemMachine, pvec: list[int]) -> None:
     pages = pvec[:]
     pvec.clear()
     with m.lru_lock:
-        for page in pages:
-            m.flags[page] |= PG_lru
-            add_page_to_lru_list(m, page, page_lru(m, page))
+        lru_add_pages_locked(m, pages)
     for page in pages:
         put_page(m, page)
+
+
+def lru_add_pages_locked(m: MemMachine, pages: list[int]) -> None:
+    """Under lru_lock: mark each page PG_lru and add it to the head of its list, in order
+    (__pagevec_lru_add's loop, without the pagevec's references)."""
+    flags = m.flags
+    for page in pages:
+        flags[page] |= PG_lru
+        add_page_to_lru_list(m, page, page_lru(m, page))
 
 
 def lru_add_drain_cpu(m: MemMachine, cpu: int) -> None:
