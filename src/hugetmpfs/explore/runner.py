@@ -13,16 +13,23 @@ from typing import TYPE_CHECKING
 from hugetmpfs.check import check_machine, step_hook
 from hugetmpfs.errors import InputError
 from hugetmpfs.explore.coverage import Coverage
+from hugetmpfs.explore.fingerprint import fingerprinter
 from hugetmpfs.shmem.machine import Machine
 from hugetmpfs.sim import RandomStrategy, ReplayStrategy
+from hugetmpfs.sim._engine import ABANDONED
 from hugetmpfs.sim.schedule import Finding
 from hugetmpfs.sim.strategy.dfs import DFSStrategy
 from hugetmpfs.sim.strategy.pct import PCTStrategy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hugetmpfs.explore.scenario import Scenario
+    from hugetmpfs.sim._engine import Engine
     from hugetmpfs.sim.schedule import Decision
     from hugetmpfs.sim.strategy.base import Strategy
+
+    StepHook = Callable[[Engine, str], Finding | None]
 
 STRATEGIES = ("random", "pct", "dfs")
 
@@ -41,6 +48,7 @@ class ExploreOptions:
     invariants: bool = True  # --no-invariants turns the per-step checks off
     shrink: bool = True  # --no-shrink keeps the schedule as found
     fast_invariants: bool = False  # --fast-invariants: only the cheap ones at every step
+    prune: bool = True  # --no-prune: DFS explores revisited states again
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Execution:
     seed: int
     point_log: list[tuple[int, int, str]]
     actors: list[tuple[int, str, int]]  # (id, name, cpu)
+    pruned: bool = False  # DFS abandoned it at a state explored before
 
 
 @dataclass
@@ -69,6 +78,8 @@ class ExploreResult:
     shrunk_from: int | None = None  # the found schedule's steps, when shrinking shortened it
     coverage: Coverage = field(default_factory=Coverage)
     extra: dict[str, float] = field(default_factory=dict)
+    states: int = 0  # DFS: distinct state fingerprints at its choices
+    pruned: int = 0  # DFS: executions abandoned at a state explored before
 
 
 def make_strategy(options: ExploreOptions) -> Strategy:
@@ -77,7 +88,7 @@ def make_strategy(options: ExploreOptions) -> Strategy:
     if options.strategy == "pct":
         return PCTStrategy(options.seed, options.depth, executions=options.schedules)
     if options.strategy == "dfs":
-        return DFSStrategy(options.bound, max_executions=options.schedules)
+        return DFSStrategy(options.bound, max_executions=options.schedules, prune=options.prune)
     raise InputError(f"unknown strategy {options.strategy!r} (one of: {', '.join(STRATEGIES)})")
 
 
@@ -90,18 +101,40 @@ def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: in
     engine.max_steps = sc.max_steps
     m.mount(sc.mount_huge, sc.mount_size)
     if options.invariants:
-        engine.step_hooks.append(step_hook(m, fast=options.fast_invariants))
+        hook = step_hook(m, fast=options.fast_invariants)
+        if isinstance(strategy, DFSStrategy):
+            hook = _unless_replaying(hook, strategy)
+        engine.step_hooks.append(hook)
     engine.point_log = []
     end_check = sc.setup(m)
+    if isinstance(strategy, DFSStrategy):
+        strategy.fingerprint = fingerprinter(m, engine)
+    pruned = False
     try:
         finding = engine.run()
-        if finding is None:
+        if finding is not None and finding.kind == ABANDONED:
+            finding, pruned = None, True
+        elif finding is None:
             finding = _end_checks(m, end_check, options.invariants)
         actors = [(a.aid, a.name, a.cpu) for a in engine.actors]
     finally:
         log = engine.point_log or []
         engine.close()
-    return Execution(finding, engine.steps, seed, log, actors)
+    return Execution(finding, engine.steps, seed, log, actors, pruned)
+
+
+def _unless_replaying(hook: StepHook, dfs: DFSStrategy) -> StepHook:
+    """*hook*, skipped while DFS replays the prefix of an earlier execution: runs are
+    deterministic, so every point before the last replayed choice was checked in the
+    execution that first reached it (the checker's copies make it exact after a gap:
+    check/incremental.py compares the whole state, not a log of writes)."""
+
+    def hook_unless_replaying(engine: Engine, point: str) -> Finding | None:
+        if dfs.replaying():
+            return None
+        return hook(engine, point)
+
+    return hook_unless_replaying
 
 
 def _end_checks(m: Machine, end_check: object, invariants: bool) -> Finding | None:
@@ -158,6 +191,8 @@ def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreR
     result.seconds = time.perf_counter() - start
     if isinstance(strategy, PCTStrategy):
         result.k = strategy.k
+    if isinstance(strategy, DFSStrategy):
+        result.states, result.pruned = len(strategy.states), strategy.pruned
     return result
 
 

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from hugetmpfs.sim.strategy.base import Strategy
 
 INF = math.inf
+#: The kind of the pseudo-finding of an execution a strategy abandoned (:meth:`Engine.abandon`).
+ABANDONED = "abandoned"
 
 
 class EngineError(Exception):
@@ -310,6 +312,8 @@ class Engine:
         while self.finding is None and not done():
             self._fire_due_timers()
             actor = self._next_actor()
+            if self.finding is not None:  # the strategy abandoned the execution
+                break
             if actor is None:
                 self.finding = self._deadlock_or_none()
                 break
@@ -429,6 +433,16 @@ class Engine:
         self.finding = finding
         self.main.switch(None)
         raise EngineError("a stopped execution was resumed")  # pragma: no cover
+
+    def abandon(self, reason: str) -> None:
+        """End the execution at the current decision with no finding of its own (kind
+        ``abandoned``): the strategy knows everything that follows was explored already.
+        Called by a strategy from ``pick``; from inside an actor it does not return."""
+        finding = Finding(ABANDONED, reason, self.steps, self.schedule, details={"name": reason})
+        if greenlet.getcurrent() is self.main:
+            self.finding = finding  # the run loop stops before switching to anyone
+            return
+        self._stop(finding)
 
     def _run_hooks(self, name: str) -> None:
         for hook in self.step_hooks:

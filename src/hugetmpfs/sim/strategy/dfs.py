@@ -7,9 +7,22 @@ it, the deepest choice with an untried alternative within the preemption budget 
 and the next execution replays up to there.  A preemption is a switch away from an actor
 that could have continued; switching when the current actor blocked or ended is free.
 
+State caching (CHESS's, with context bounding): given a *fingerprint* function of the
+current state (``explore/fingerprint.py``: the machine, the engine and each actor's history
+of points), every new choice is keyed by (fingerprint, running actor, options) and
+remembers the largest preemption budget it was reached with.  The subtree below a choice
+depends only on that key and on the budget left, so a choice reached again with no more
+budget than before is not explored again: the execution is abandoned there
+(:meth:`Engine.abandon`).  Revisits cannot be ancestors (an actor's history only grows), so
+the earlier visit's subtree is complete by the time of the revisit, unless exploration
+stopped (a finding, the execution budget), which ends the search anyway.  Without a
+fingerprint function, or with ``prune=False``, nothing is pruned; distinct states are still
+counted when fingerprints are given.
+
 Field invariants: ``stack[i].options`` are the sorted runnable ids offered at the i-th
 choice of every execution sharing that prefix (the engine makes runs deterministic; a
-mismatch means uncontrolled nondeterminism and raises).
+mismatch means uncontrolled nondeterminism and raises).  ``used`` is the number of
+preemptions among ``stack[:depth]`` as taken in this execution.
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from hugetmpfs.sim._engine import Engine
 
@@ -44,13 +57,25 @@ class DFSStrategy:
     every_point = True
     timeless = True
 
-    def __init__(self, bound: int = 2, max_executions: int | None = None) -> None:
+    def __init__(
+        self, bound: int = 2, max_executions: int | None = None, prune: bool = True
+    ) -> None:
         self.bound = bound
         self.max_executions = max_executions
+        self.prune = prune
         self.stack: list[_Choice] = []
         self.depth = 0  # position in the stack during an execution
+        self.used = 0  # preemptions taken so far in this execution
         self.executions = 0
         self.exhausted = False
+        self.engine: Engine | None = None
+        # Set for each execution by whoever builds the machine (explore/runner.py).
+        self.fingerprint: Callable[[], bytes] | None = None
+        # (fingerprint, running actor, options) -> the most preemption budget left it was
+        # reached with; its subtree has been (or is being) explored with that budget
+        self.visited: dict[tuple[bytes, int | None, tuple[int, ...]], int] = {}
+        self.states: set[bytes] = set()  # distinct fingerprints at choices
+        self.pruned = 0  # executions abandoned at a revisited choice
 
     def new_execution(self) -> int | None:
         if self.max_executions is not None and self.executions >= self.max_executions:
@@ -60,6 +85,8 @@ class DFSStrategy:
             return None
         self.executions += 1
         self.depth = 0
+        self.used = 0
+        self.fingerprint = None
         return 0
 
     def _preemptions(self, upto: int) -> int:
@@ -77,8 +104,13 @@ class DFSStrategy:
             self.stack.pop()
         return False
 
+    def replaying(self) -> bool:
+        """Whether the execution is still following the prefix of an earlier one (the
+        next choice is a recorded one): every state until then was seen before."""
+        return self.depth < len(self.stack)
+
     def bind(self, engine: Engine) -> None:
-        pass
+        self.engine = engine
 
     def pick(self, runnable: Sequence[int], current: int | None, point: str) -> int:
         options = tuple(runnable)
@@ -91,11 +123,31 @@ class DFSStrategy:
                 )
         else:
             default = current if current in options else options[0]
+            if self.fingerprint is not None and self._revisit(options, current):
+                return default  # the engine has been told to end the execution here
             order = [default, *(o for o in options if o != default)]
             choice = _Choice(options, current, order)
             self.stack.append(choice)
         self.depth += 1
-        return choice.order[choice.pos]
+        value = choice.order[choice.pos]
+        self.used += choice.preempts(value)
+        return value
+
+    def _revisit(self, options: tuple[int, ...], current: int | None) -> bool:
+        """Count the state of a new choice; whether to abandon the execution there."""
+        assert self.fingerprint is not None
+        fp = self.fingerprint()
+        self.states.add(fp)
+        key = (fp, current, options)
+        left = self.bound - self.used
+        before = self.visited.get(key)
+        if before is not None and before >= left and self.prune and self.engine is not None:
+            self.pruned += 1
+            self.engine.abandon("pruned")
+            return True
+        if before is None or left > before:
+            self.visited[key] = left
+        return False
 
     def choose(self, n: int, what: str) -> int:
         return self.pick(tuple(range(n)), None, what)
