@@ -349,6 +349,12 @@ def sweep(
     show_default=True,
     help="Processes for random and PCT (same results as one).",
 )
+@click.option(
+    "--no-prune",
+    "no_prune",
+    is_flag=True,
+    help="DFS: explore states reached before again (states are still counted).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios.")
 @click.option(
@@ -368,6 +374,7 @@ def explore(
     guards: tuple[str, ...],
     replay_file: str | None,
     workers: int,
+    no_prune: bool,
     as_json: bool,
     list_only: bool,
     self_test: bool,
@@ -383,7 +390,9 @@ def explore(
         if list_only:
             click.echo(cli_support.list_scenarios())
             return 0
-        options = cli_support.options(strategy, schedules, seed, depth, bound, variant, guards)
+        options = cli_support.options(
+            strategy, schedules, seed, depth, bound, variant, guards, prune=not no_prune
+        )
         if replay_file is not None:
             return cli_support.replay_file(replay_file, as_json)
         if self_test:

@@ -36,12 +36,15 @@ def options(
     bound: int,
     variant: str,
     guards: tuple[str, ...],
+    prune: bool = True,
 ) -> ExploreOptions:
     for name in guards:
         if name not in GUARDS:
             known = ", ".join(sorted(GUARDS)) or "none yet"
             raise InputError(f"unknown guard {name!r} (known: {known})")
-    return ExploreOptions(strategy, schedules, seed, depth, bound, variant, tuple(guards))
+    return ExploreOptions(
+        strategy, schedules, seed, depth, bound, variant, tuple(guards), prune=prune
+    )
 
 
 def scenario_named(name: str) -> Scenario:
@@ -67,6 +70,9 @@ def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
         "exhausted": result.exhausted,
         "coverage": result.coverage.table(),
         "seconds": round(result.seconds, 3),
+        # DFS: distinct states (fingerprints at choices) and executions cut at a revisit
+        "states": result.states,
+        "pruned": result.pruned,
     }
 
 

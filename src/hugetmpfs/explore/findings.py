@@ -150,6 +150,11 @@ def diagram(run: Execution, width: int = 38, max_rows: int = 60) -> str:
     return "\n".join(rows)
 
 
+def _states(result: ExploreResult) -> str:
+    how = "pruned at a revisited state" if result.options.prune else "pruning off"
+    return f"states   {result.states} distinct, {result.pruned} executions {how}"
+
+
 def report(result: ExploreResult, path: str | None) -> str:
     """The human report of a finding (or of a clean exploration)."""
     sc, opts = result.scenario, result.options
@@ -160,9 +165,12 @@ def report(result: ExploreResult, path: str | None) -> str:
     if result.found is None or result.found.finding is None:
         lines.append(
             f"no finding in {result.executions} executions ({opts.strategy}"
+            + (f" bound {opts.bound}" if opts.strategy == "dfs" else "")
             + (", exhaustive" if result.exhausted else "")
             + f"), {result.steps} steps, {result.seconds:.1f} s"
         )
+        if opts.strategy == "dfs":
+            lines.append(_states(result))
         return "\n".join(lines)
     f = result.found.finding
     lines.insert(0, f"{f.kind}: {f.message.splitlines()[0]}")
@@ -171,6 +179,8 @@ def report(result: ExploreResult, path: str | None) -> str:
         f"({opts.strategy}, seed {result.found.seed}), step {f.step}, "
         f"{f.schedule.preemptions()} preemptions"
     )
+    if opts.strategy == "dfs":
+        lines.append(_states(result))
     if path:
         lines.append(f"replay   hugetmpfs explore --replay {path}")
     lines.append(diagram(result.found))
