@@ -30,6 +30,43 @@ from hugetmpfs.mm.swap import NR_LRU_LISTS
 if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
 
+#: What each part of the census reads: state parts of check/incremental.py, other census
+#: parts, or page-flag bits (ints) when it reads only those bits of ``flags``.  The step
+#: hook keeps a census across decisions and recomputes a part only when one of these
+#: changed; a new part must be listed here (the numpy views of the page arrays read their
+#: own array and are never recomputed).
+READS: dict[str, tuple[str | int, ...]] = {
+    "flags": ("flags",),
+    "refcount": ("refcount",),
+    "mapcount": ("mapcount",),
+    "mapping": ("mapping",),
+    "index": ("index",),
+    "kinds": ("mappings",),
+    "page_kind": ("mapping", "kinds"),
+    "address_spaces": ("mappings",),
+    "cache": ("address_spaces", "cache"),
+    "lru": ("lists", "lru_links"),
+    "pvec_count": ("lists",),
+    "pcp_count": ("lists",),
+    "hog_count": ("misc",),
+    "swapcache_count": ("swap",),
+    "buddy": ("lists", "lru_links"),
+    "free": ("buddy", "pcp_count"),
+    "tables": ("mm",),
+    "team_heads": (PG_team, "index", "mapping"),
+    "team_holes": ("team_heads", "cache", PG_team),
+    "extra_owners": ("misc",),
+    "owners": (
+        "cache",
+        "swapcache_count",
+        "pvec_count",
+        "tables",
+        "hog_count",
+        "team_holes",
+        "extra_owners",
+    ),
+}
+
 
 def view(arr: Any) -> np.ndarray:
     """A numpy view of one of the machine's per-frame ``array.array`` fields (no copy)."""

@@ -16,6 +16,12 @@ from a log of what happened), registered with three facts the step hook needs:
 ``fast``
     True when the cost does not grow with the number of pages (counter cross-checks over
     inodes, mappings and list heads): :func:`check_machine_fast` runs only these.
+``reads``
+    What the check's verdict (whether it finds a violation) reads: names of the state
+    parts and census parts of check/incremental.py, and page-flag bits (ints) when it
+    reads only those bits of ``flags``.  The step hook reruns a check that found nothing
+    only when one of these changed since (check/incremental.py); ``None`` (the default)
+    says "anything", so the check reruns whenever any part of the machine changed.
 
 A new subsystem (teams, recovery) adds its invariants with :func:`invariant` in its own
 module under check/ (listed in check/invariants.py SUBJECTS) and, if it holds page
@@ -83,6 +89,8 @@ class Invariant:
     locks: frozenset[str]
     cost: str
     fast: bool
+    reads: frozenset[str] | None = None  # parts the verdict reads; None: every part
+    flag_bits: int = -1  # page-flag bits the verdict reads; -1: all of them
 
     @property
     def doc(self) -> str:
@@ -100,13 +108,32 @@ INVARIANTS: dict[str, Invariant] = {}
 
 
 def invariant(
-    *, when: str, cost: str, locks: Iterable[str] = (), fast: bool = False
+    *,
+    when: str,
+    cost: str,
+    locks: Iterable[str] = (),
+    fast: bool = False,
+    reads: Iterable[str | int] | None = None,
 ) -> Callable[[Callable[[Context], list[Violation]]], Callable[..., list[Violation]]]:
     """Register a check.  The decorated function takes a :class:`Context`; the name it is
     bound to takes a machine (and optionally a context), so tests call ``name(m)``."""
+    parts: frozenset[str] | None = None
+    flag_bits = -1
+    if reads is not None:
+        reads = tuple(reads)
+        strange = [x for x in reads if not isinstance(x, str | int)]
+        if strange:
+            raise TypeError(f"reads: part names and flag bits only, not {strange}")
+        names = {x for x in reads if isinstance(x, str)}
+        parts = frozenset(names - {"flags"})
+        flag_bits = 0
+        for bits in (x for x in reads if isinstance(x, int)):
+            flag_bits |= bits
+        if "flags" in names:
+            flag_bits = -1
 
     def register(fn: Callable[[Context], list[Violation]]) -> Callable[..., list[Violation]]:
-        inv = Invariant(fn.__name__, fn, when, frozenset(locks), cost, fast)
+        inv = Invariant(fn.__name__, fn, when, frozenset(locks), cost, fast, parts, flag_bits)
         if inv.name in INVARIANTS:
             raise ValueError(f"invariant {inv.name} registered twice")
         INVARIANTS[inv.name] = inv

@@ -119,7 +119,26 @@ RECOUNTS: dict[str, tuple[Callable[[Context], int], frozenset[str], bool, bool]]
 }
 
 
-@invariant(when=STEP, cost="census (cache, tables) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    cost="census (cache, tables) + O(frames) numpy",
+    reads=(
+        "zone",
+        "cache",
+        PG_swapbacked,
+        PG_swapcache,
+        PG_mlocked,
+        PG_team,
+        "mapcount",
+        "page_kind",
+        "hog_count",
+        "team_heads",
+        "private",
+        "tables",
+        "misc",
+        "ctx",
+    ),
+)
 def vmstat_matches_recount(ctx: Context) -> list[Violation]:
     """Each zone counter in RECOUNTS equals its recount from the pages: NR_FILE_PAGES
     (cache + swap-cache pages), NR_SHMEM (swap-backed cache pages), NR_SWAPCACHE,
@@ -144,7 +163,7 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(zone counters)", fast=True)
+@invariant(when=STEP, cost="O(zone counters)", fast=True, reads=("zone",))
 def vmstat_nonnegative(ctx: Context) -> list[Violation]:
     """No zone counter is negative (a decrement without its increment)."""
     r = Report("vmstat_nonnegative")
@@ -154,7 +173,13 @@ def vmstat_nonnegative(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=TREE | PTL | TEAMS, cost="O(mappings)", fast=True)
+@invariant(
+    when=STEP,
+    locks=TREE | PTL | TEAMS,
+    cost="O(mappings)",
+    fast=True,
+    reads=("address_spaces", "cache", "zone"),
+)
 def vmstat_counters_consistent(ctx: Context) -> list[Violation]:
     """Counters agree with each other without a recount: NR_FILE_PAGES == Σ nrpages +
     NR_SWAPCACHE; NR_SHMEM ≤ NR_FILE_PAGES; I24: NR_SHMEM ≥ N·NR_SHMEM_HUGEPAGES ≥

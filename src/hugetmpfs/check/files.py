@@ -58,7 +58,7 @@ def live_inodes(m: Any) -> Iterator[ShmemInodeInfo]:
         yield from sb.s_inodes.values()
 
 
-@invariant(when=STEP, cost="O(inodes)", fast=True)
+@invariant(when=STEP, cost="O(inodes)", fast=True, reads=("files",))
 def inode_blocks_match(ctx: Context) -> list[Violation]:
     """i_blocks == 8 × alloced, and 0 ≤ swapped ≤ alloced, for every inode whose
     info->lock is free."""
@@ -74,7 +74,7 @@ def inode_blocks_match(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=REST, cost="O(inodes)", fast=True)
+@invariant(when=REST, cost="O(inodes)", fast=True, reads=("files", "cache"))
 def inode_alloced_matches_pages(ctx: Context) -> list[Violation]:
     """alloced == nrpages + swapped: every data page of the file is in its page cache or
     on swap, and counted once."""
@@ -88,7 +88,7 @@ def inode_alloced_matches_pages(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(inodes)", fast=True)
+@invariant(when=STEP, cost="O(inodes)", fast=True, reads=("files",))
 def sb_used_blocks_cover_inodes(ctx: Context) -> list[Violation]:
     """On a size-limited mount, Σ alloced ≤ used_blocks ≤ max_blocks."""
     r = Report("sb_used_blocks_cover_inodes")
@@ -104,7 +104,7 @@ def sb_used_blocks_cover_inodes(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=REST, cost="O(inodes)", fast=True)
+@invariant(when=REST, cost="O(inodes)", fast=True, reads=("files",))
 def sb_used_blocks_match(ctx: Context) -> list[Violation]:
     """On a size-limited mount, used_blocks == Σ alloced over its live inodes, unlinked
     but open ones included (the blocks statfs reports in use)."""
@@ -116,7 +116,9 @@ def sb_used_blocks_match(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=REST, cost="O(inodes + mappings)", fast=True)
+@invariant(
+    when=REST, cost="O(inodes + mappings)", fast=True, reads=("files", "address_spaces", "cache")
+)
 def inode_lifetimes_consistent(ctx: Context) -> list[Violation]:
     """A named inode is live with i_nlink ≥ 1; a live unnamed inode is still in use
     (i_count > 0, else it should have been evicted); counts are ≥ 0; an evicted inode is
@@ -155,7 +157,12 @@ def _slot_count(value: int) -> int:
     return 1 if count == SWAP_MAP_SHMEM & ~SWAP_HAS_CACHE else count
 
 
-@invariant(when=STEP, locks=SWAP_LOCKS, cost="O(swap-cache pages) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    locks=SWAP_LOCKS,
+    cost="O(swap-cache pages) + O(frames) numpy",
+    reads=("swap", PG_swapcache, PG_swapbacked, "private", "refcount", "free"),
+)
 def swapcache_matches_page_fields(ctx: Context) -> list[Violation]:
     """Each swap-cache page is PG_swapcache and PG_swapbacked, holds its slot in
     ``private``, is not free, and its slot has SWAP_HAS_CACHE; each PG_swapcache frame is
@@ -182,7 +189,12 @@ def swapcache_matches_page_fields(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=SWAP_LOCKS, cost="O(swap slots) + O(entries in page caches)")
+@invariant(
+    when=STEP,
+    locks=SWAP_LOCKS,
+    cost="O(swap slots) + O(entries in page caches)",
+    reads=("cache", "swap"),
+)
 def swap_slots_cover_entries(ctx: Context) -> list[Violation]:
     """Every swap entry in a page cache names an allocated slot whose count covers its
     references (a shmem slot: exactly one entry); inuse_pages counts the used slots;
@@ -205,7 +217,7 @@ def swap_slots_cover_entries(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=REST, cost="O(swap slots) + O(entries in page caches)")
+@invariant(when=REST, cost="O(swap slots) + O(entries in page caches)", reads=("swap", "cache"))
 def swap_slots_match_entries(ctx: Context) -> list[Violation]:
     """At rest, a slot's count equals the entries naming it (no leaked slot), and
     SWAP_HAS_CACHE is set exactly on the slots the swap cache holds pages for."""
@@ -229,7 +241,7 @@ def swap_slots_match_entries(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=REST, cost="O(entries in all page caches)")
+@invariant(when=REST, cost="O(entries in all page caches)", reads=("files", "cache"))
 def inode_swapped_matches_entries(ctx: Context) -> list[Violation]:
     """inode.swapped == the swap entries in the inode's tree."""
     r = Report("inode_swapped_matches_entries")

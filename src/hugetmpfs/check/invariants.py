@@ -41,6 +41,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from hugetmpfs.check.core import INVARIANTS, Context, Violation
+from hugetmpfs.check.incremental import Tracker
 from hugetmpfs.sim import Finding, RWSem
 from hugetmpfs.sim.actor import DONE
 
@@ -155,6 +156,7 @@ def step_hook(
     fast: bool = False,
     every: int = 1,
     rest_points: Collection[str] = REST_POINTS,
+    incremental: bool = True,
 ) -> Callable[[Engine, str], Finding | None]:
     """An ``engine.step_hooks`` entry checking *m*'s invariants at scheduling decisions.
 
@@ -163,8 +165,13 @@ def step_hook(
     other actor is at rest.  The first broken invariant stops the run with
     ``Finding(kind="invariant", details={"name": ..., "violations": [...], "point": ...})``.
     Cost per decision: the listed costs of the invariants run (module docstrings).
+
+    *incremental* (the default) reruns only the checks that found nothing before and read
+    something that changed since, with the same results as rerunning them all
+    (check/incremental.py); False recomputes every check from scratch at every decision.
     """
     invariants = select(names, fast)
+    tracker = Tracker(m, invariants) if incremental else None
     decisions = 0
 
     def hook(engine: Engine, point: str) -> Finding | None:
@@ -174,7 +181,10 @@ def step_hook(
             return None
         at_rest = point in rest_points and machine_at_rest(m, current_at_rest=True)
         ctx = Context(m, at_rest, held_locks(engine))
-        found = run_checks(invariants, ctx, first_only=True)
+        if tracker is not None:
+            found = tracker.run(ctx, first_only=True)
+        else:
+            found = run_checks(invariants, ctx, first_only=True)
         if not found:
             return None
         first = found[0]

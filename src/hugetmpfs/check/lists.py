@@ -48,7 +48,11 @@ LRU_LOCK = ("lru_lock",)
 # -- the allocator ------------------------------------------------------------------------
 
 
-@invariant(when=STEP, cost="O(free blocks) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    cost="O(free blocks) + O(frames) numpy",
+    reads=("buddy", "lists", PG_buddy, "private", "refcount", "mapcount", "mapping"),
+)
 def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     """Each free list is well linked both ways; each block is aligned to its order, inside
     the machine, carries PG_buddy and its order in ``private`` on its first page only, has
@@ -79,7 +83,11 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(pages on per-CPU lists)")
+@invariant(
+    when=STEP,
+    cost="O(pages on per-CPU lists)",
+    reads=("lists", "flags", "refcount", "mapcount", "mapping"),
+)
 def pcp_lists_consistent(ctx: Context) -> list[Violation]:
     """Pages on per-CPU free lists are in range and free: no flags, count 0, no mapcount
     and no mapping."""
@@ -94,7 +102,9 @@ def pcp_lists_consistent(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(free blocks + per-CPU pages) + O(frames) numpy")
+@invariant(
+    when=STEP, cost="O(free blocks + per-CPU pages) + O(frames) numpy", reads=("buddy", "pcp_count")
+)
 def frames_partitioned(ctx: Context) -> list[Violation]:
     """Every frame is exactly one of: in one free buddy block, once on one per-CPU list, or
     allocated (neither).  Together with pcp_lists_consistent and free_pages_unreferenced
@@ -111,7 +121,7 @@ def frames_partitioned(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(MAX_ORDER)", fast=True)
+@invariant(when=STEP, cost="O(MAX_ORDER)", fast=True, reads=("lists", "zone"))
 def nr_free_pages_matches(ctx: Context) -> list[Violation]:
     """NR_FREE_PAGES == Σ nr_free[order] << order: the pages in buddy blocks (per-CPU lists
     are outside it, as in v4.6)."""
@@ -122,7 +132,11 @@ def nr_free_pages_matches(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="census (cache, LRU, pagevecs, tables) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    cost="census (cache, LRU, pagevecs, tables) + O(frames) numpy",
+    reads=("free", "cache", "lru", "pvec_count", "tables"),
+)
 def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     """A free frame (buddy block or per-CPU list) is in no page cache, LRU list, pagevec or
     page table, and is mapped by no pte or huge pmd (I17: no mapped page is freed)."""
@@ -146,7 +160,7 @@ def free_pages_unreferenced(ctx: Context) -> list[Violation]:
 # -- LRU lists and pagevecs ---------------------------------------------------------------
 
 
-@invariant(when=STEP, locks=LRU_LOCK, cost="O(pages on LRU lists)")
+@invariant(when=STEP, locks=LRU_LOCK, cost="O(pages on LRU lists)", reads=("lru",))
 def lru_lists_well_formed(ctx: Context) -> list[Violation]:
     """Each list runs head to tail with every ``prev`` link the reverse of a ``next`` link,
     ends at ``lru_tail``, has no cycle, and shares no page with another list."""
@@ -170,7 +184,12 @@ def weights(ctx: Context, pages: np.ndarray) -> np.ndarray:
     return np.where(team, private & ctx.m.team.TEAM_LRU_WEIGHT_MASK, 1)
 
 
-@invariant(when=STEP, locks=LRU_LOCK, cost="O(pages on LRU lists) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    locks=LRU_LOCK,
+    cost="O(pages on LRU lists) + O(frames) numpy",
+    reads=("lru", "free", PG_lru, PG_swapbacked, PG_active, PG_unevictable, PG_buddy),
+)
 def lru_flags_match_lists(ctx: Context) -> list[Violation]:
     """A page is on an LRU list ⇔ PG_lru; it is on the list page_lru() names; it is not
     free.  (Its count may be 0: the last put_page takes it off the list after dropping the
@@ -195,7 +214,12 @@ def lru_flags_match_lists(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=LRU_LOCK, cost="O(pages on LRU lists), numpy")
+@invariant(
+    when=STEP,
+    locks=LRU_LOCK,
+    cost="O(pages on LRU lists), numpy",
+    reads=("lru", "lists", PG_team, "private"),
+)
 def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     """lru_size[list] == Σ hpage_nr_pages(page) over the list (I28: team pages weigh their
     LRU weight, a parked tail 0)."""
@@ -207,7 +231,7 @@ def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=LRU_LOCK, cost="O(1)", fast=True)
+@invariant(when=STEP, locks=LRU_LOCK, cost="O(1)", fast=True, reads=("lists", "zone"))
 def lru_counters_agree(ctx: Context) -> list[Violation]:
     """The zone counters NR_INACTIVE_ANON .. NR_UNEVICTABLE equal lru_size of their list."""
     m = ctx.m
@@ -220,7 +244,11 @@ def lru_counters_agree(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(pages in pagevecs) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    cost="O(pages in pagevecs) + O(frames) numpy",
+    reads=("lists", PG_lru, "lru", "refcount", "free", "pvec_count"),
+)
 def pagevecs_consistent(ctx: Context) -> list[Violation]:
     """A page in a per-CPU add pagevec is not PG_lru, on no list, in one pagevec slot only,
     holds the pagevec's reference (count ≥ 1) and is not free; a pagevec never stays full

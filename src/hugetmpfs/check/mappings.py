@@ -26,7 +26,12 @@ PTL = ("pte_lock", "pmd_lock")
 VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
 
 
-@invariant(when=STEP, locks=PTL, cost="census (tables) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    locks=PTL,
+    cost="census (tables) + O(frames) numpy",
+    reads=("tables", "hog_count", "mapcount", "misc"),
+)
 def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
     """page_mapcount(page) == ptes mapping it + huge pmds mapping it as head (I18: a pmd
     gives the head one mapcount and the tails none) + the pressure hog's mappings."""
@@ -59,7 +64,9 @@ def _rss_kind(ctx: Context, page: int) -> str | None:
     return None
 
 
-@invariant(when=STEP, locks=PTL, cost="census (tables)")
+@invariant(
+    when=STEP, locks=PTL, cost="census (tables)", reads=("tables", "mm", "page_kind", PG_swapbacked)
+)
 def page_table_counts_match(ctx: Context) -> list[Violation]:
     """Per table, nr_present == its present ptes, and a deposited table has none; per mm,
     nr_ptes == tables under its pmds (deposited ones included, I20), and the rss counters
@@ -96,7 +103,12 @@ def _vma_at(mm: Any, addr: int) -> Any:
     return None
 
 
-@invariant(when=STEP, locks=(*PTL, "tree_lock", "mmap_sem:write"), cost="census (tables)")
+@invariant(
+    when=STEP,
+    locks=(*PTL, "tree_lock", "mmap_sem:write"),
+    cost="census (tables)",
+    reads=("tables", "mm", "page_kind", "mapping", "index", PG_team),
+)
 def ptes_match_vmas(ctx: Context) -> list[Violation]:
     """Each present pte lies in a VMA of its mm and is writable only if the VMA is; in a
     file VMA it maps the file's cache page at the linear index, or (private VMA) an anon
@@ -144,7 +156,9 @@ def _file_pte_problem(ctx: Context, vma: Any, addr: int, page: int, write: bool)
     return ""
 
 
-@invariant(when=STEP, locks=VMA_LOCKS, cost="O(VMAs)", fast=True)
+@invariant(
+    when=STEP, locks=VMA_LOCKS, cost="O(VMAs)", fast=True, reads=("mm", "cache", "address_spaces")
+)
 def vmas_well_formed(ctx: Context) -> list[Violation]:
     """Each mm's VMAs are page aligned, non-empty, sorted and disjoint, and belong to it;
     a file VMA is on its file's i_mmap, and each i_mmap entry is a VMA of a live mm."""

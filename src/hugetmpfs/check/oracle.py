@@ -222,7 +222,11 @@ def exposed_poison(m: MemMachine, ctx: Context | None = None) -> list[Violation]
     return user_pages_initialised(m, ctx)
 
 
-@invariant(when=STEP, cost="census (cache, tables) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    cost="census (cache, tables) + O(frames) numpy",
+    reads=("content", "tables", "cache", PG_uptodate, PG_locked),
+)
 def user_pages_initialised(ctx: Context) -> list[Violation]:
     """No POISON (uninitialised or freed memory) in a page mapped by a pte or covered by a
     huge pmd, nor in an uptodate page-cache page that is not locked (a locked page may be

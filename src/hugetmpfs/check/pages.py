@@ -47,7 +47,12 @@ REPORT_PAGES = 8  # pages named per violation kind; the rest are counted
 # -- the page cache -----------------------------------------------------------------------
 
 
-@invariant(when=STEP, locks=TREE_LOCK, cost="O(entries in all page caches), numpy")
+@invariant(
+    when=STEP,
+    locks=TREE_LOCK,
+    cost="O(entries in all page caches), numpy",
+    reads=("cache", PG_swapbacked, PG_buddy, "mapping", "index", "refcount", "free"),
+)
 def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
     """Every page in every mapping's tree points back (``mapping``, ``index``), is
     PG_swapbacked when the mapping is shmem's, is not free (count ≥ 1, not PG_buddy, on no
@@ -74,7 +79,12 @@ def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=TREE_LOCK, cost="O(frames) numpy")
+@invariant(
+    when=STEP,
+    locks=TREE_LOCK,
+    cost="O(frames) numpy",
+    reads=("page_kind", PG_locked, PG_team, PG_swapbacked, "cache"),
+)
 def page_fields_match_pagecache(ctx: Context) -> list[Violation]:
     """A page whose ``mapping`` names an address_space is in a page cache (where:
     pagecache_matches_page_fields checks that the slot is its own), unless it is locked
@@ -96,7 +106,12 @@ def page_fields_match_pagecache(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=TREE_LOCK, cost="O(entries in all page caches)")
+@invariant(
+    when=STEP,
+    locks=TREE_LOCK,
+    cost="O(entries in all page caches)",
+    reads=("address_spaces", "cache"),
+)
 def pagecache_counts_match(ctx: Context) -> list[Violation]:
     """Per mapping, nrpages == page entries and nrexceptional == exceptional (swap)
     entries of its tree, and the mapping of an evicted inode is empty."""
@@ -111,7 +126,7 @@ def pagecache_counts_match(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=TREE_LOCK, cost="O(mappings)", fast=True)
+@invariant(when=STEP, locks=TREE_LOCK, cost="O(mappings)", fast=True, reads=("mappings", "cache"))
 def nrpages_match_tree_count(ctx: Context) -> list[Violation]:
     """Per mapping, nrpages + nrexceptional == the tree's own entry count, both ≥ 0."""
     r = Report("nrpages_match_tree_count")
@@ -145,7 +160,12 @@ def _owners_text(ctx: Context, page: int) -> str:
     return ", ".join(f"{k} {int(n)}" for k, n in parts.items() if n) or "none"
 
 
-@invariant(when=STEP, locks=("tree_lock",), cost="census (all parts) + O(frames) numpy")
+@invariant(
+    when=STEP,
+    locks=("tree_lock",),
+    cost="census (all parts) + O(frames) numpy",
+    reads=("refcount", "owners"),
+)
 def refcount_covers_owners(ctx: Context) -> list[Violation]:
     """refcount ≥ the owners the census sees, and never negative."""
     m, c = ctx.m, ctx.census
@@ -158,7 +178,9 @@ def refcount_covers_owners(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=REST, cost="census (all parts) + O(frames) numpy")
+@invariant(
+    when=REST, cost="census (all parts) + O(frames) numpy", reads=("free", "refcount", "owners")
+)
 def refcount_matches_owners(ctx: Context) -> list[Violation]:
     """At rest, a frame that is not free has refcount == its owners ≥ 1: no leaked
     reference, and no frame lost to the allocator (allocated yet owned by nothing)."""

@@ -35,7 +35,12 @@ def _inodes(m: MemMachine) -> Iterator[object]:
         yield from sb.s_inodes.values()
 
 
-@invariant(when=STEP, locks=("lru_lock", "tree_lock"), cost="O(live teams × N)")
+@invariant(
+    when=STEP,
+    locks=("lru_lock", "tree_lock"),
+    cost="O(live teams × N)",
+    reads=("team_heads", PG_team, PG_unevictable, "private"),
+)
 def team_lru_weights(ctx: Context) -> list[Violation]:
     """A live team head's LRU weight is 1 plus its tails of weight 0, at most N (I10); a
     team tail weighs 0 or 1, and 0 only while on the Unevictable side (I11)."""
@@ -63,7 +68,12 @@ def team_lru_weights(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=("tree_lock",), cost="O(tagged slots + live teams)")
+@invariant(
+    when=STEP,
+    locks=("tree_lock",),
+    cost="O(tagged slots + live teams)",
+    reads=("files", "cache", PG_team, "private"),
+)
 def hugehole_tags(ctx: Context) -> list[Violation]:
     """A HUGEHOLE tag sits only on a member of a live, partly filled team, at most one per
     team (I31); complete and disbanded teams carry none."""
@@ -95,7 +105,7 @@ def hugehole_tags(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=REST, cost="O(inodes)", fast=True)
+@invariant(when=REST, cost="O(inodes)", fast=True, reads=("files", "cache"))
 def tagged_inodes_on_shrinklist(ctx: Context) -> list[Violation]:
     """Every inode with a HUGEHOLE tag is on the shrink list (I32; at rest, as base/R6.3
     leaves a window between tagging and joining the list)."""
@@ -108,7 +118,9 @@ def tagged_inodes_on_shrinklist(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=("shmem_shrinklist_lock",), cost="O(shrink list)", fast=True)
+@invariant(
+    when=STEP, locks=("shmem_shrinklist_lock",), cost="O(shrink list)", fast=True, reads=("files",)
+)
 def shrinklist_consistent(ctx: Context) -> list[Violation]:
     """The shrink list holds each inode once, exactly those marked on it, and no evicted
     inode (I32's depth, I33)."""

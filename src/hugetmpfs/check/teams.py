@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 PTL = ("pte_lock", "pmd_lock")
 TEAM_LOCKS = ("tree_lock", "lru_lock")
 VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
+#: What _members and _pending_heads read (check/incremental.py), populate_bumps included.
+MEMBERS = ("team_heads", "cache", "index", "mapping", PG_team, PG_swapbacked, "misc")
 
 
 def _members(ctx: Context) -> dict[int, int]:
@@ -68,7 +70,12 @@ def _pending_heads(ctx: Context) -> set[int]:
     }
 
 
-@invariant(when=STEP, locks=(*PTL, *TEAM_LOCKS), cost="census (cache, tables) per team")
+@invariant(
+    when=STEP,
+    locks=(*PTL, *TEAM_LOCKS),
+    cost="census (cache, tables) per team",
+    reads=(*MEMBERS, "private", "tables", "mapcount"),
+)
 def team_usage_matches_team(ctx: Context) -> list[Violation]:
     """For each live team: the high counter of team_usage is its instantiated pages plus
     its pmd mappings (I7), pmd mappings are those the page tables hold (I8), the pte field
@@ -106,7 +113,12 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=(*PTL, *TEAM_LOCKS), cost="census (cache, tables)")
+@invariant(
+    when=STEP,
+    locks=(*PTL, *TEAM_LOCKS),
+    cost="census (cache, tables)",
+    reads=(*MEMBERS, "tables", "free", "refcount"),
+)
 def huge_pmds_map_live_complete_teams(ctx: Context) -> list[Violation]:
     """Every huge pmd maps the head of a live, complete team (I14, I16: no team is
     disbanded while pmd-mapped), whose every subpage is in the cache at its index and not
@@ -130,7 +142,12 @@ def huge_pmds_map_live_complete_teams(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=TEAM_LOCKS, cost="O(live teams × N)")
+@invariant(
+    when=STEP,
+    locks=TEAM_LOCKS,
+    cost="O(live teams × N)",
+    reads=("team_heads", PG_checked, PG_uptodate, PG_dirty, PG_team, "private"),
+)
 def checked_teams_are_populated(ctx: Context) -> list[Violation]:
     """A live team head with PageChecked is complete and every subpage is Uptodate and
     Dirty (I15: shmem_populate_hugeteam made them so before shmem_fault set Checked)."""
@@ -155,7 +172,7 @@ def checked_teams_are_populated(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=(*PTL, *VMA_LOCKS), cost="O(huge pmds × VMAs)")
+@invariant(when=STEP, locks=(*PTL, *VMA_LOCKS), cost="O(huge pmds × VMAs)", reads=("tables", "mm"))
 def huge_pmds_fit_their_vmas(ctx: Context) -> list[Violation]:
     """Every huge pmd lies wholly inside one VMA whose start is congruent with its file
     offset modulo the huge page size, and keeps an empty deposited table (I20; that

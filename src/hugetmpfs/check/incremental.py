@@ -1,0 +1,352 @@
+"""Checking at every step without recounting what did not change: exact change detection.
+
+A check's verdict is a function of the state it reads (and, for a few, of ``ctx.at_rest``
+and ``ctx.held``).  The step hook keeps, per machine, an exact copy of every *part* of the
+state the checks read, taken at the previous decision; at each decision it compares the
+machine with those copies (bytes for the per-frame arrays, tuples of values and object
+identities for everything else) and learns which parts changed, and for ``flags`` which
+bits.  Then:
+
+* a check whose last run found **nothing** is not rerun while none of the parts it
+  ``reads`` (check/core.py) has changed since that run: its verdict would be the same, so
+  its result is the same empty list.  A check that found something is always rerun (its
+  messages name page fields it does not list as read), and a check that declares no
+  ``reads`` reruns whenever anything at all changed;
+* the census (check/census.py) is kept across decisions, and each of its parts is
+  recomputed only when one of the parts it reads (census.READS) has changed.
+
+Nothing here relies on the model reporting its writes: a copy is compared, so a mutation
+anywhere in a part is seen.  A copy may change when nothing the checks read did (a stale
+radix-tree slot, a dict reordered): that costs a rerun, never a missed change.  What must
+hold is that every state a check's verdict (or a census part) reads belongs to a part in
+its ``reads``; tests/check/test_incremental.py runs scenarios with every check recomputed
+from scratch beside the incremental ones and compares their results at every step.
+
+The parts (what each copies):
+
+=============  ==========================================================================
+part           state
+=============  ==========================================================================
+flags          ``m.flags`` (changed bits are known: a check may read only some)
+refcount ...   ``m.refcount``, ``mapcount``, ``mapping``, ``index``, ``private``,
+               ``content``; ``lru_links`` is ``lru_next`` and ``lru_prev``
+mappings       ``m.mappings`` (the objects, by identity)
+lists          LRU heads, tails and sizes, buddy free heads and nr_free, per-CPU lists,
+               LRU add pagevecs
+zone           ``m.vmstat.zone``
+cache          every address_space: its radix tree (slots, tags, counts), nrpages,
+               nrexceptional, a_ops, id, i_mmap, and its host's evicted/alloced/swapped
+mm             every mm: VMAs (bounds, flags, file and its mapping), pmds, page tables
+               (ptes, nr_present, frame), huge pmds and deposited tables, nr_ptes, rss
+files          mounts (limits, used blocks, names, inodes and their counters, lock
+               state, shrink-list mark) and the shrink list
+swap           the swap cache and the swap device's map and counters
+misc           the pressure hog's pages, the recovery list (bumped, migrated heads), the
+               pfns every registered owner (core.register_owner) yields
+ctx            ``(ctx.at_rest, ctx.held)``
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hugetmpfs.check.census import READS as CENSUS_READS
+from hugetmpfs.check.census import Census
+from hugetmpfs.mm.filemap import AddressSpace
+from hugetmpfs.mm.mm_types import HugePmd
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hugetmpfs.check.core import Context, Invariant, Violation
+    from hugetmpfs.mm.machine import MemMachine
+
+#: The per-frame arrays, by part (``lru_links`` is two arrays).
+ARRAY_PARTS: dict[str, tuple[str, ...]] = {
+    "flags": ("flags",),
+    "refcount": ("refcount",),
+    "mapcount": ("mapcount",),
+    "mapping": ("mapping",),
+    "index": ("index",),
+    "private": ("private",),
+    "lru_links": ("lru_next", "lru_prev"),
+    "content": ("content",),
+}
+
+
+def _mappings(m: Any) -> tuple[Any, ...]:
+    return tuple(m.mappings)
+
+
+def _lists(m: Any) -> tuple[Any, ...]:
+    return (
+        tuple(m.lru_head),
+        tuple(m.lru_tail),
+        tuple(m.lru_size),
+        tuple(m.free_head),
+        tuple(m.nr_free),
+        tuple(map(tuple, m.pcp)),
+        tuple(map(tuple, m.lru_add_pvec)),
+    )
+
+
+def _zone(m: Any) -> tuple[int, ...]:
+    return tuple(m.vmstat.zone)
+
+
+def _tree(tree: Any) -> tuple[Any, ...]:
+    """A radix tree (mm/radix_tree.py) as values: its counts, node keys, and each node's
+    occupancy, tag masks and slots."""
+    nodes = tuple(
+        (key, node.mask, tuple(node.tags), node.slots.tobytes()) for key, node in tree.nodes.items()
+    )
+    return (tree.count, tuple(tree.tag_count), tuple(tree.keys), nodes)
+
+
+def _cache(m: Any) -> tuple[Any, ...]:
+    out = []
+    for x in m.mappings:
+        if isinstance(x, AddressSpace):
+            host = x.host
+            out.append(
+                (
+                    x,
+                    x.id,
+                    x.a_ops,
+                    x.nrpages,
+                    x.nrexceptional,
+                    tuple(x.i_mmap),
+                    host,
+                    getattr(host, "evicted", None),
+                    getattr(host, "alloced", None),
+                    getattr(host, "swapped", None),
+                    _tree(x.page_tree),
+                )
+            )
+    return tuple(out)
+
+
+def _table(table: Any) -> tuple[Any, ...]:
+    if table is None:
+        return ()
+    return (table, table.page, table.nr_present, tuple(table.ptes))
+
+
+def _pmd(key: int, entry: Any) -> tuple[Any, ...]:
+    if isinstance(entry, HugePmd):
+        extra = (entry.head, entry.write, entry.dirty, entry.young)
+        return (key, entry, *extra, _table(entry.deposited))
+    return (key, *_table(entry))
+
+
+def _vma(vma: Any) -> tuple[Any, ...]:
+    file = vma.vm_file
+    where = (vma, vma.mm, vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags, file)
+    if file is None:
+        return where
+    f_mapping = file.f_mapping
+    return (*where, f_mapping, f_mapping.id, tuple(f_mapping.i_mmap))
+
+
+def _mm(m: Any) -> tuple[Any, ...]:
+    return tuple(
+        (
+            mm,
+            mm.nr_ptes,
+            tuple(mm.rss.items()),
+            tuple(map(_vma, mm.vmas)),
+            tuple(_pmd(key, entry) for key, entry in mm.pmds.items()),
+        )
+        for mm in m.mms
+    )
+
+
+def _inode(inode: Any) -> tuple[Any, ...]:
+    return (
+        inode,
+        inode.ino,
+        inode.mapping,
+        inode.alloced,
+        inode.swapped,
+        inode.i_blocks,
+        inode.i_nlink,
+        inode.i_count,
+        inode.evicted,
+        inode.on_shrinklist,
+        inode.info_lock.is_locked(),
+    )
+
+
+def _files(m: Any) -> tuple[Any, ...]:
+    mounts = tuple(
+        (
+            sb,
+            sb.max_blocks,
+            sb.used_blocks,
+            tuple(sb.names.items()),
+            tuple(sb.s_inodes.items()),
+            tuple(map(_inode, sb.s_inodes.values())),
+        )
+        for sb in getattr(m, "mounts", ())
+    )
+    shrinklist = getattr(m, "shrinklist", None)
+    return (mounts, None if shrinklist is None else tuple(shrinklist))
+
+
+def _swap(m: Any) -> tuple[Any, ...]:
+    space = getattr(m, "swapper_space", None)
+    si = getattr(m, "swap_info", None)
+    device = None if si is None else (si, si.max, si.inuse_pages, si.swap_map.tobytes())
+    return (None if space is None else tuple(space.items()), device)
+
+
+def _misc(m: Any) -> tuple[Any, ...]:
+    recoveries = getattr(m, "recoverylist", None)
+    return (
+        tuple(getattr(m, "hog_pages", ())),
+        None
+        if recoveries is None
+        else tuple((r, r.bumped, r.migrated_head, r.exiting) for r in recoveries),
+        tuple(tuple(fn(m)) for fn in getattr(m, "check_owners", ())),
+    )
+
+
+#: The parts that are not per-frame arrays, and how each is copied.
+OBJECT_PARTS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    "mappings": _mappings,
+    "lists": _lists,
+    "zone": _zone,
+    "cache": _cache,
+    "mm": _mm,
+    "files": _files,
+    "swap": _swap,
+    "misc": _misc,
+}
+
+PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "ctx"})
+ALL_FLAGS = -1
+
+
+def expand(reads: frozenset[str] | None, flag_bits: int) -> tuple[frozenset[str], int]:
+    """The state parts and flag bits behind *reads* (census parts replaced by what they
+    read, recursively); None reads everything."""
+    if reads is None:
+        return PARTS, ALL_FLAGS
+    parts: set[str] = set()
+    todo = list(reads)
+    while todo:
+        name = todo.pop()
+        if name in PARTS:
+            parts.add(name)
+        elif name in CENSUS_READS:
+            for x in CENSUS_READS[name]:
+                if isinstance(x, int):
+                    flag_bits |= x
+                elif x == "flags":
+                    flag_bits = ALL_FLAGS
+                else:
+                    todo.append(x)
+        else:
+            raise ValueError(f"unknown part {name!r}; parts: {sorted(PARTS)}")
+    return frozenset(parts), flag_bits
+
+
+class Tracker:
+    """One machine's copies of the parts, its kept census, and which checks are settled
+    (found nothing, and nothing they read has changed since)."""
+
+    def __init__(self, m: MemMachine, invariants: list[Invariant]) -> None:
+        self.m = m
+        self.invariants = invariants
+        self.census = Census(m)
+        self.arrays = [
+            (part, name, getattr(m, name)) for part, names in ARRAY_PARTS.items() for name in names
+        ]
+        self.copies: dict[str, Any] = {}
+        self.settled = [False] * len(invariants)
+        self.inv_reads = [expand(inv.reads, inv.flag_bits) for inv in invariants]
+        self.census_reads = {
+            name: expand(frozenset({name}), 0)
+            for name in CENSUS_READS
+            if name in Census.__dict__ and name not in ARRAY_PARTS
+        }
+        # part -> checks / census parts reading it (flags: by bits, looked up per change)
+        self.readers: dict[str, list[int]] = {p: [] for p in PARTS}
+        for i, (parts, _) in enumerate(self.inv_reads):
+            for p in parts:
+                self.readers[p].append(i)
+        self.census_readers: dict[str, list[str]] = {p: [] for p in PARTS}
+        for name, (parts, _) in self.census_reads.items():
+            for p in parts:
+                self.census_readers[p].append(name)
+
+    def _changes(self, ctx_key: tuple[bool, frozenset[str]]) -> tuple[list[str], int]:
+        """Compare the machine with the copies (and keep the new ones): the parts that
+        changed, and the flag bits that did."""
+        m, copies = self.m, self.copies
+        changed: list[str] = []
+        flag_bits = 0
+        for part, name, arr in self.arrays:
+            now = arr.tobytes()
+            before = copies.get(name)
+            if now != before:
+                copies[name] = now
+                if part == "flags":
+                    if before is None:
+                        flag_bits = ALL_FLAGS
+                    else:
+                        x = np.frombuffer(now, dtype=arr.typecode) ^ np.frombuffer(
+                            before, dtype=arr.typecode
+                        )
+                        flag_bits = int(np.bitwise_or.reduce(x))
+                elif not changed or changed[-1] != part:
+                    changed.append(part)
+        for part, copy in OBJECT_PARTS.items():
+            now = copy(m)
+            if now != copies.get(part):
+                copies[part] = now
+                changed.append(part)
+        if ctx_key != copies.get("ctx"):
+            copies["ctx"] = ctx_key
+            changed.append("ctx")
+        return changed, flag_bits
+
+    def refresh(self, ctx: Context) -> None:
+        """Unsettle the checks and drop the census parts that read what changed."""
+        changed, flag_bits = self._changes((ctx.at_rest, ctx.held))
+        settled = self.settled
+        cached = self.census.__dict__
+        for part in changed:
+            for i in self.readers[part]:
+                settled[i] = False
+            for name in self.census_readers[part]:
+                cached.pop(name, None)
+        if flag_bits:
+            for i, (_, bits) in enumerate(self.inv_reads):
+                if bits & flag_bits:
+                    settled[i] = False
+            for name, (_, bits) in self.census_reads.items():
+                if bits & flag_bits:
+                    cached.pop(name, None)
+
+    def run(self, ctx: Context, first_only: bool) -> list[Violation]:
+        """What run_checks(self.invariants, ctx, first_only) returns, rerunning only the
+        checks that are not settled."""
+        self.refresh(ctx)
+        ctx.__dict__["census"] = self.census
+        settled = self.settled
+        out: list[Violation] = []
+        for i, inv in enumerate(self.invariants):
+            if settled[i] or not inv.applies(ctx):
+                continue
+            found = inv.fn(ctx)
+            if not found:
+                settled[i] = True
+                continue
+            out += found
+            if first_only:
+                break
+        return out
