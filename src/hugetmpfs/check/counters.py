@@ -118,6 +118,9 @@ RECOUNTS: dict[str, tuple[Callable[[Context], int], frozenset[str], bool, bool]]
     "NR_SHMEM_FREEHOLES": (_freeholes, TEAMS, False, False),  # I23
 }
 
+#: The lock classes vmstat_matches_recount asks about (ctx.busy) itself.
+RECOUNT_LOCKS = frozenset().union(*(locks for _, locks, _, _ in RECOUNTS.values()))
+
 
 @invariant(
     when=STEP,
@@ -136,7 +139,8 @@ RECOUNTS: dict[str, tuple[Callable[[Context], int], frozenset[str], bool, bool]]
         "private",
         "tables",
         "misc",
-        "ctx",
+        "at_rest",
+        *(f"held:{lock}" for lock in sorted(RECOUNT_LOCKS)),
     ),
 )
 def vmstat_matches_recount(ctx: Context) -> list[Violation]:

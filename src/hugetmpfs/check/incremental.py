@@ -43,7 +43,9 @@ files          mounts (limits, used blocks, names, inodes and their counters, lo
 swap           the swap cache and the swap device's map and counters
 misc           the pressure hog's pages, the recovery list (bumped, migrated heads), the
                pfns every registered owner (core.register_owner) yields
-ctx            ``(ctx.at_rest, ctx.held)``
+at_rest        ``ctx.at_rest``
+held           ``ctx.held``; ``held:<class>`` only whether that lock class is in it
+ctx            both ``at_rest`` and ``held``
 =============  ==========================================================================
 """
 
@@ -226,8 +228,13 @@ OBJECT_PARTS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "misc": _misc,
 }
 
-PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "ctx"})
+PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "at_rest", "held"})
 ALL_FLAGS = -1
+HELD = "held:"
+
+
+def known_part(name: str) -> bool:
+    return name in PARTS or (name.startswith(HELD) and len(name) > len(HELD))
 
 
 def expand(reads: frozenset[str] | None, flag_bits: int) -> tuple[frozenset[str], int]:
@@ -239,7 +246,9 @@ def expand(reads: frozenset[str] | None, flag_bits: int) -> tuple[frozenset[str]
     todo = list(reads)
     while todo:
         name = todo.pop()
-        if name in PARTS:
+        if name == "ctx":
+            parts |= {"at_rest", "held"}
+        elif known_part(name):
             parts.add(name)
         elif name in CENSUS_READS:
             for x in CENSUS_READS[name]:
@@ -277,13 +286,15 @@ class Tracker:
         self.readers: dict[str, list[int]] = {p: [] for p in PARTS}
         for i, (parts, _) in enumerate(self.inv_reads):
             for p in parts:
-                self.readers[p].append(i)
+                self.readers.setdefault(p, []).append(i)
+        # the lock classes some check asks about one by one
+        self.held_parts = sorted(p for p in self.readers if p.startswith(HELD))
         self.census_readers: dict[str, list[str]] = {p: [] for p in PARTS}
         for name, (parts, _) in self.census_reads.items():
             for p in parts:
                 self.census_readers[p].append(name)
 
-    def _changes(self, ctx_key: tuple[bool, frozenset[str]]) -> tuple[list[str], int]:
+    def _changes(self, at_rest: bool, held: frozenset[str]) -> tuple[list[str], int]:
         """Compare the machine with the copies (and keep the new ones): the parts that
         changed, and the flag bits that did."""
         m, copies = self.m, self.copies
@@ -309,20 +320,28 @@ class Tracker:
             if now != copies.get(part):
                 copies[part] = now
                 changed.append(part)
-        if ctx_key != copies.get("ctx"):
-            copies["ctx"] = ctx_key
-            changed.append("ctx")
+        if at_rest != copies.get("at_rest"):
+            copies["at_rest"] = at_rest
+            changed.append("at_rest")
+        before = copies.get("held")
+        if held != before:
+            copies["held"] = held
+            changed.append("held")
+            for part in self.held_parts:
+                lock = part[len(HELD) :]
+                if before is None or (lock in held) != (lock in before):
+                    changed.append(part)
         return changed, flag_bits
 
     def refresh(self, ctx: Context) -> None:
         """Unsettle the checks and drop the census parts that read what changed."""
-        changed, flag_bits = self._changes((ctx.at_rest, ctx.held))
+        changed, flag_bits = self._changes(ctx.at_rest, ctx.held)
         settled = self.settled
         cached = self.census.__dict__
         for part in changed:
-            for i in self.readers[part]:
+            for i in self.readers.get(part, ()):
                 settled[i] = False
-            for name in self.census_readers[part]:
+            for name in self.census_readers.get(part, ()):
                 cached.pop(name, None)
         if flag_bits:
             for i, (_, bits) in enumerate(self.inv_reads):

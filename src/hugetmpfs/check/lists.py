@@ -41,6 +41,7 @@ from hugetmpfs.mm.vmstat import NR_FREE_PAGES, NR_INACTIVE_ANON
 
 if TYPE_CHECKING:
     from hugetmpfs.check.core import Context
+    from hugetmpfs.mm.machine import MemMachine
 
 LRU_LOCK = ("lru_lock",)
 
@@ -75,11 +76,10 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     in_use = (c.refcount != 0) | (c.mapcount != -1) | (c.mapping != 0)
     for page in np.flatnonzero((b.cover > 0) & in_use)[:4]:
         r.add("frame in a free block is in use: " + m.dump_page(int(page)))
-    heads = np.zeros(c.n, dtype=bool)
-    for order_blocks in b.blocks:
-        heads[order_blocks] = True
-    for page in np.flatnonzero(((c.flags & PG_buddy) != 0) & ~heads)[:16]:
-        r.add("PG_buddy on a page heading no free block: " + m.dump_page(int(page)))
+    heads = {page for order_blocks in b.blocks for page in order_blocks}
+    marked = np.flatnonzero(c.flags & PG_buddy).tolist()  # ascending, as few as the blocks
+    for page in [page for page in marked if page not in heads][:16]:
+        r.add("PG_buddy on a page heading no free block: " + m.dump_page(page))
     return r.result()
 
 
@@ -170,18 +170,19 @@ def lru_lists_well_formed(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-def page_lru_of(flags: np.ndarray) -> np.ndarray:
-    """page_lru() over an array of flags words (the list each page belongs on)."""
-    lru = np.where(flags & PG_swapbacked, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE)
-    lru = lru + ((flags & PG_active) != 0)
-    return np.where(flags & PG_unevictable, LRU_UNEVICTABLE, lru)
+def lru_of(flags: int) -> int:
+    """page_lru() of a flags word (the list a page with these flags belongs on)."""
+    if flags & PG_unevictable:
+        return LRU_UNEVICTABLE
+    lru = LRU_INACTIVE_ANON if flags & PG_swapbacked else LRU_INACTIVE_FILE
+    return lru + 1 if flags & PG_active else lru
 
 
-def weights(ctx: Context, pages: np.ndarray) -> np.ndarray:
-    """hpage_nr_pages() over an array of pages: 1, or a team page's LRU weight."""
-    team = (ctx.census.flags[pages] & PG_team) != 0
-    private = np.frombuffer(ctx.m.private, dtype=ctx.m.private.typecode)[pages]
-    return np.where(team, private & ctx.m.team.TEAM_LRU_WEIGHT_MASK, 1)
+def weight(m: MemMachine, page: int) -> int:
+    """hpage_nr_pages(): 1, or a team page's LRU weight."""
+    if m.flags[page] & PG_team:
+        return m.private[page] & m.team.TEAM_LRU_WEIGHT_MASK
+    return 1
 
 
 @invariant(
@@ -196,18 +197,17 @@ def lru_flags_match_lists(ctx: Context) -> list[Violation]:
     count, waiting for lru_lock in between, as in the kernel.)"""
     m, c = ctx.m, ctx.census
     r = Report("lru_flags_match_lists")
-    for lru, members in enumerate(c.lru.members):
-        pages = np.asarray(members, dtype=np.int64)
-        flags = c.flags[pages]
+    flags, free = m.flags, c.free
+    for lru, pages in enumerate(c.lru.members):  # pfns in range, few: plain Python
         name = LRU_NAMES[lru]
-        for page in pages[(flags & PG_lru) == 0][:4]:
-            r.add(f"on {name} without PG_lru: " + m.dump_page(int(page)))
-        wrong = pages[((flags & PG_lru) != 0) & (page_lru_of(flags) != lru)]
+        for page in [page for page in pages if not flags[page] & PG_lru][:4]:
+            r.add(f"on {name} without PG_lru: " + m.dump_page(page))
+        wrong = [page for page in pages if flags[page] & PG_lru and lru_of(flags[page]) != lru]
         for page in wrong[:4]:
-            want = LRU_NAMES[page_lru(m, int(page))]
-            r.add(f"on {name}, flags say {want}: " + m.dump_page(int(page)))
-        for page in pages[((flags & PG_buddy) != 0) | c.free[pages]][:4]:
-            r.add(f"free page on {name}: " + m.dump_page(int(page)))
+            want = LRU_NAMES[page_lru(m, page)]
+            r.add(f"on {name}, flags say {want}: " + m.dump_page(page))
+        for page in [page for page in pages if flags[page] & PG_buddy or free[page]][:4]:
+            r.add(f"free page on {name}: " + m.dump_page(page))
     stray = np.flatnonzero(((c.flags & PG_lru) != 0) & (c.lru.list_of < 0))
     for page in stray[:8]:
         r.add("PG_lru but on no LRU list: " + m.dump_page(int(page)))
@@ -226,8 +226,8 @@ def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     m, c = ctx.m, ctx.census
     r = Report("lru_size_matches_lists")
     for lru, members in enumerate(c.lru.members):
-        weight = int(weights(ctx, np.asarray(members, dtype=np.int64)).sum())
-        r.expect(f"lru_size[{LRU_NAMES[lru]}] vs weights on the list", weight, m.lru_size[lru])
+        total = sum(weight(m, page) for page in members)
+        r.expect(f"lru_size[{LRU_NAMES[lru]}] vs weights on the list", total, m.lru_size[lru])
     return r.result()
 
 

@@ -40,19 +40,24 @@ def _members(ctx: Context) -> dict[int, int]:
     their own index.  A page recovery put in its slot but has not yet enteamed (not
     PageTeam; or v24's head filled by migration, still to be counted) is not one yet."""
     c = ctx.census
-    nr = ctx.m.HPAGE_PMD_NR
-    heads = c.team_heads
-    out = dict.fromkeys((int(h) for h in heads), 0)
-    if not len(heads) or not len(c.cache.pfn):
+    m = ctx.m
+    nr = m.HPAGE_PMD_NR
+    out = dict.fromkeys(c.team_heads.tolist(), 0)
+    if not out:
         return out
-    pfn, index = c.cache.pfn, c.cache.index
-    head = pfn - (pfn % nr)
-    own = (index % nr == pfn % nr) & np.isin(head, heads)
-    own &= (c.index[head] + pfn % nr) == index
-    own &= c.mapping[head] == c.cache.mapping_id
-    own &= (c.flags[pfn] & PG_team) != 0
-    for h, count in zip(*np.unique(head[own], return_counts=True), strict=True):
-        out[int(h)] = int(count)
+    cache = c.cache
+    entries = zip(cache.pfn.tolist(), cache.index.tolist(), cache.mapping_id.tolist(), strict=True)
+    for pfn, index, mapping_id in entries:  # a few: plain Python
+        k = pfn % nr
+        head = pfn - k
+        if (
+            head in out
+            and index % nr == k
+            and m.index[head] + k == index
+            and m.mapping[head] == mapping_id
+            and m.flags[pfn] & PG_team
+        ):
+            out[head] += 1
     for h in _pending_heads(ctx):
         if out.get(h):
             out[h] -= 1
@@ -126,8 +131,10 @@ def huge_pmds_map_live_complete_teams(ctx: Context) -> list[Violation]:
     m, c = ctx.m, ctx.census
     n = m.HPAGE_PMD_NR
     r = Report("huge_pmds_map_live_complete_teams")
-    members = _members(ctx)
     t = c.tables
+    if not t.huge:
+        return r.result()
+    members = _members(ctx)
     for head in sorted({pmd.head for _, _, pmd in t.huge}):
         if members.get(head) != n:
             r.add(f"a huge pmd maps pfn {head}, not a live complete team: " + m.dump_page(head))
