@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hugetmpfs.mm.costs import FAULT_NS
-from hugetmpfs.mm.highmem import page_fill, page_read
+from hugetmpfs.mm.highmem import MIXED, page_fill, page_read
 from hugetmpfs.mm.memory import handle_mm_fault
 from hugetmpfs.mm.mm_types import (
     FAULT_FLAG_ALLOW_RETRY,
@@ -101,16 +101,25 @@ def access_pmd_run(
     if entry is None or entry.__class__ is PageTable or (write and not entry.write):
         return 0
     end = min(end, (address | (m.HPAGE_PMD_SIZE - 1)) + 1)
-    mask = m.HPAGE_PMD_NR - 1
+    if address >= end:
+        return 0
+    entry.young = True  # each walk sets them: once is the same
+    if write:
+        entry.dirty = True
+    mask, head = m.HPAGE_PMD_NR - 1, entry.head
+    content, data = m.content, m.data
     made = 0
     while address < end:
-        entry.young = True
-        if write:
-            entry.dirty = True
-        page = entry.head + ((address >> PAGE_SHIFT) & mask)
+        page = head + ((address >> PAGE_SHIFT) & mask)
+        code = content[page]
         if write:  # _access, inline
-            page_fill(m, page, address & (PAGE_SIZE - 1), 1, byte)
-        elif m.content[page] == POISON:
+            if code != byte:
+                if code >= 0:  # page_fill's one byte stored into a plain page, inline
+                    data[page] = (code, address & (PAGE_SIZE - 1), byte)
+                    content[page] = MIXED
+                else:
+                    page_fill(m, page, address & (PAGE_SIZE - 1), 1, byte)
+        elif code == POISON:
             page_read(m, page, address & (PAGE_SIZE - 1), 1)  # raises PoisonError
         made += 1
         address += stride

@@ -52,13 +52,26 @@ def init_lru(m: MemMachine) -> None:
     m.lru_lock = SpinLock(m.engine, "lru_lock", "zone->lru_lock")
 
 
-def page_lru(m: MemMachine, page: int) -> int:
-    """Which list a page belongs on, from its flags."""
-    flags = m.flags[page]
+def _lru_of_flags(flags: int) -> int:
     if flags & PG_unevictable:
         return LRU_UNEVICTABLE
     lru = LRU_INACTIVE_ANON if flags & PG_swapbacked else LRU_INACTIVE_FILE
     return lru + 1 if flags & PG_active else lru
+
+
+_LRU_FLAGS = PG_unevictable | PG_swapbacked | PG_active
+#: the list of each combination of the flags that choose it
+_LRU_OF_FLAGS = {
+    f: _lru_of_flags(f)
+    for f in {
+        a | b | c for a in (0, PG_unevictable) for b in (0, PG_swapbacked) for c in (0, PG_active)
+    }
+}
+
+
+def page_lru(m: MemMachine, page: int) -> int:
+    """Which list a page belongs on, from its flags."""
+    return _LRU_OF_FLAGS[m.flags[page] & _LRU_FLAGS]
 
 
 def add_page_to_lru_list(m: MemMachine, page: int, lru: int) -> None:
@@ -129,11 +142,38 @@ def __pagevec_lru_add(m: MemMachine, pvec: list[int]) -> None:
 
 def lru_add_pages_locked(m: MemMachine, pages: list[int]) -> None:
     """Under lru_lock: mark each page PG_lru and add it to the head of its list, in order
-    (__pagevec_lru_add's loop, without the pagevec's references)."""
-    flags = m.flags
+    (__pagevec_lru_add's loop, without the pagevec's references): add_page_to_lru_list
+    on each, the pages of each list linked in one pass."""
+    flags, private, mask = m.flags, m.private, m.team.TEAM_LRU_WEIGHT_MASK
+    lists: list[list[int]] = [[] for _ in range(NR_LRU_LISTS)]
+    weights = [0] * NR_LRU_LISTS
     for page in pages:
-        flags[page] |= PG_lru
-        add_page_to_lru_list(m, page, page_lru(m, page))
+        f = flags[page] | PG_lru
+        flags[page] = f
+        lru = _LRU_OF_FLAGS[f & _LRU_FLAGS]
+        lists[lru].append(page)
+        # update_lru_size with hpage_nr_pages(), as add_page_to_lru_list
+        weights[lru] += private[page] & mask if f & PG_team else 1
+    nxt, prv = m.lru_next, m.lru_prev
+    for lru, added in enumerate(lists):
+        if not added:
+            continue
+        # each page becomes the head, in front of the one added before it
+        first, below = added[0], m.lru_head[lru]
+        nxt[first] = below
+        if below == NIL:
+            m.lru_tail[lru] = first
+        else:
+            prv[below] = first
+        below = first
+        for page in added[1:]:
+            nxt[page] = below
+            prv[below] = page
+            below = page
+        prv[below] = NIL
+        m.lru_head[lru] = below
+        m.lru_size[lru] += weights[lru]
+        m.vmstat.zone[NR_INACTIVE_ANON + lru] += weights[lru]
 
 
 def lru_add_drain_cpu(m: MemMachine, cpu: int) -> None:

@@ -17,6 +17,7 @@ shmem_getpage_gfp, shmem_alloc_page, shmem_hugeteam_lookup and shmem_add_to_page
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 from hugetmpfs.mm.filemap import _PAGE_LOCK_MAY_HOLD, PAGE_LOCK
@@ -37,6 +38,7 @@ from hugetmpfs.shmem.inode import BLOCKS_PER_PAGE
 from hugetmpfs.shmem.team import shmem_clear_tag_hugehole
 
 if TYPE_CHECKING:
+    from hugetmpfs.mm.filemap import AddressSpace
     from hugetmpfs.shmem.inode import ShmemInodeInfo
     from hugetmpfs.shmem.machine import Machine
     from hugetmpfs.sim import Actor, Engine, SpinLock
@@ -144,10 +146,25 @@ def _certain_holes(
     tree = inode.mapping.page_tree
     start = m.index[head]
     waiters = m.engine.waiters
+    waiting = {key[1] for key in waiters if key.__class__ is tuple and len(key) == 2}
     found = tree.next_entry(start + i, start + nr)
     occupied = nr if found is None else found[0] - start  # the next index holding something
     holes: list[int] = []
+    runs = True
     while i < nr:
+        # the usual case first: fresh frames (no flag set, referenced) up to the next entry
+        stop = min(occupied, i + budget - len(holes))
+        if runs and stop > i + 1:
+            a, b = head + i, head + stop
+            if (
+                flags[a:b].count(0) == b - a
+                and min(refcount[a:b]) > 0
+                and (not waiting or waiting.isdisjoint(range(a, b)))
+            ):
+                holes.extend(range(a, b))
+                i = stop
+                continue
+            runs = False  # then one by one
         page = head + i
         f = flags[page]
         if f & _UPTODATE_DIRTY == _UPTODATE_DIRTY:
@@ -163,7 +180,7 @@ def _certain_holes(
             or len(holes) >= budget
             or refcount[page] <= 0
             or f & (PG_swapbacked | PG_locked | PG_lru)
-            or (waiters and ("page", page) in waiters)
+            or page in waiting
         ):
             break
         holes.append(page)
@@ -172,45 +189,28 @@ def _certain_holes(
 
 
 def _fill(m: Machine, inode: ShmemInodeInfo, head: int, holes: list[int], pvec: list[int]) -> None:
-    """The state the general path leaves after filling *holes* (consecutive holes of the
-    team at *head*, in order), each by: charge a block; take a reference; lock the page;
+    """The state the general path leaves after filling *holes* (holes of the team at
+    *head*, in order), each by: charge a block; take a reference; lock the page;
     under tree_lock, make it a swap-backed member at its index, insert it and count it
     (shmem_added_to_hugeteam) in the mapping and the zone; lru_cache_add_anon (a pagevec
     reference; a full pagevec is drained under lru_lock, dropping its references); under
     info->lock, count it in the inode (shmem_recalc_inode finds nothing to give back);
     clear it if not uptodate and mark it Uptodate and Dirty; unlock it; put it."""
     n = len(holes)
-    flags, private, refcount = m.flags, m.private, m.refcount
-    mapping, sb = inode.mapping, inode.sb
+    refcount, mapping, sb = m.refcount, inode.mapping, inode.sb
     start = m.index[head]
-    tail_usage = m.team.TEAM_LRU_WEIGHT_ONE
-    content, data, lockers = m.content, m.data, m.page_lockers
-    mapping_ids, indices = m.mapping, m.index
-    mid = mapping.id
-    for page in holes:
-        f = flags[page]
-        if not f & PG_uptodate:  # clear_highpage
-            content[page] = 0
-            if data:
-                data.pop(page, None)
-        if not f & PG_team:  # a tail (the head keeps its team_usage)
-            private[page] = tail_usage
-        flags[page] = (f | _MEMBER) & ~PG_active
-        mapping_ids[page] = mid
-        indices[page] = start + page - head
-    if lockers:  # lock_page records the locker, unlock_page forgets it
+    if m.page_lockers:  # lock_page records the locker, unlock_page forgets it
         for page in holes:
-            lockers.pop(page, None)
-    # the inserts, a run of consecutive subpages at a time
-    tree = mapping.page_tree
-    run = 0
-    for k in range(1, n + 1):
+            m.page_lockers.pop(page, None)
+    tree, run = mapping.page_tree, 0
+    for k in range(1, n + 1):  # a run of consecutive subpages at a time
         if k == n or holes[k] != holes[k - 1] + 1:
             first = holes[run]
+            _become_members(m, mapping, first, first + k - run, start + first - head)
             tree.insert_run(start + first - head, first, k - run)
             run = k
     # shmem_added_to_hugeteam of each: the team has a member, so none is the first
-    t, zone = m.team, m.vmstat.zone
+    t, zone, private = m.team, m.vmstat.zone, m.private
     usage = private[head]
     private[head] = usage + n * t.TEAM_PAGE_COUNTER
     # the k-th hole (from 1) completes the team, or finds it complete, if
@@ -227,17 +227,45 @@ def _fill(m: Machine, inode: ShmemInodeInfo, head: int, holes: list[int], pvec: 
     # dropped at once: none is the last one); the getpage reference becomes the cache's
     queued = pvec + holes
     drained = len(queued) - len(queued) % PAGEVEC_SIZE
-    if drained:
+    if drained:  # a drained hole's pagevec reference is dropped, an earlier page's too
         lru_add_pages_locked(m, queued[:drained])
-        for page in queued[:drained]:
+        for page in pvec:
             refcount[page] -= 1
+    queued_before = len(pvec)
     pvec[:] = queued[drained:]
-    for page in holes:
+    for page in queued[max(drained, queued_before) :]:  # the holes still queued
         refcount[page] += 1
     if sb.max_blocks:  # shmem_acct_block_ok
         sb.used_blocks += n
     inode.alloced += n
     inode.i_blocks += n * BLOCKS_PER_PAGE
+
+
+def _become_members(m: Machine, mapping: AddressSpace, a: int, b: int, index: int) -> None:
+    """Make the holes [a, b) swap-backed members, zeroed, Uptodate and Dirty, at *index* on
+    in *mapping*: the flags set as their paths set them (PG_active cleared by
+    lru_cache_add_anon), a tail's team_usage (the head keeps its own), clear_highpage of
+    any not uptodate."""
+    flags, private, content, data = m.flags, m.private, m.content, m.data
+    n = b - a
+    if flags[a:b].count(0) == n:  # fresh frames, the usual case: all alike
+        flags[a:b] = array(flags.typecode, [_MEMBER]) * n
+        private[a:b] = array(private.typecode, [m.team.TEAM_LRU_WEIGHT_ONE]) * n
+        content[a:b] = array(content.typecode, [0]) * n
+        if data:
+            for page in range(a, b):
+                data.pop(page, None)
+    else:
+        for page in range(a, b):
+            f = flags[page]
+            if not f & PG_uptodate:  # clear_highpage
+                content[page] = 0
+                data.pop(page, None)
+            if not f & PG_team:
+                private[page] = m.team.TEAM_LRU_WEIGHT_ONE
+            flags[page] = (f | _MEMBER) & ~PG_active
+    m.mapping[a:b] = array(m.mapping.typecode, [mapping.id]) * n
+    m.index[a:b] = array(m.index.typecode, range(index, index + n))
 
 
 def _pass_points(
