@@ -138,7 +138,7 @@ RECOUNT_LOCKS = frozenset().union(*(locks for _, locks, _, _ in RECOUNTS.values(
         "team_heads",
         "private",
         "tables",
-        "misc",
+        "recovery",
         "at_rest",
         *(f"held:{lock}" for lock in sorted(RECOUNT_LOCKS)),
     ),

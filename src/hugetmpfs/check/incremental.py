@@ -31,18 +31,21 @@ flags          ``m.flags`` (changed bits are known: a check may read only some)
 refcount ...   ``m.refcount``, ``mapcount``, ``mapping``, ``index``, ``private``,
                ``content``; ``lru_links`` is ``lru_next`` and ``lru_prev``
 mappings       ``m.mappings`` (the objects, by identity)
-lists          LRU heads, tails and sizes, buddy free heads and nr_free, per-CPU lists,
-               LRU add pagevecs
+lru_lists      LRU heads, tails and sizes
+free_lists     buddy free list heads and nr_free
+pcp            the per-CPU free lists
+pvecs          the LRU add pagevecs
 zone           ``m.vmstat.zone``
-cache          every address_space: its radix tree (slots, tags, counts), nrpages,
+page_caches    every address_space: its radix tree (slots, tags, counts), nrpages,
                nrexceptional, a_ops, id, i_mmap, and its host's evicted/alloced/swapped
 mm             every mm: VMAs (bounds, flags, file and its mapping), pmds, page tables
                (ptes, nr_present, frame), huge pmds and deposited tables, nr_ptes, rss
 files          mounts (limits, used blocks, names, inodes and their counters, lock
                state, shrink-list mark) and the shrink list
 swap           the swap cache and the swap device's map and counters
-misc           the pressure hog's pages, the recovery list (bumped, migrated heads), the
-               pfns every registered owner (core.register_owner) yields
+hog            the pressure hog's pages
+recovery       the recovery list (each work, its bumped page, migrated head, exiting)
+registered     the pfns every registered owner (core.register_owner) yields
 at_rest        ``ctx.at_rest``
 held           ``ctx.held``; ``held:<class>`` only whether that lock class is in it
 ctx            both ``at_rest`` and ``held``
@@ -83,16 +86,20 @@ def _mappings(m: Any) -> tuple[Any, ...]:
     return tuple(m.mappings)
 
 
-def _lists(m: Any) -> tuple[Any, ...]:
-    return (
-        tuple(m.lru_head),
-        tuple(m.lru_tail),
-        tuple(m.lru_size),
-        tuple(m.free_head),
-        tuple(m.nr_free),
-        tuple(map(tuple, m.pcp)),
-        tuple(map(tuple, m.lru_add_pvec)),
-    )
+def _lru_lists(m: Any) -> tuple[Any, ...]:
+    return (tuple(m.lru_head), tuple(m.lru_tail), tuple(m.lru_size))
+
+
+def _free_lists(m: Any) -> tuple[Any, ...]:
+    return (tuple(m.free_head), tuple(m.nr_free))
+
+
+def _pcp(m: Any) -> tuple[Any, ...]:
+    return tuple(map(tuple, m.pcp))
+
+
+def _pvecs(m: Any) -> tuple[Any, ...]:
+    return tuple(map(tuple, m.lru_add_pvec))
 
 
 def _zone(m: Any) -> tuple[int, ...]:
@@ -108,7 +115,7 @@ def _tree(tree: Any) -> tuple[Any, ...]:
     return (tree.count, tuple(tree.tag_count), tuple(tree.keys), nodes)
 
 
-def _cache(m: Any) -> tuple[Any, ...]:
+def _page_caches(m: Any) -> tuple[Any, ...]:
     out = []
     for x in m.mappings:
         if isinstance(x, AddressSpace):
@@ -205,30 +212,41 @@ def _swap(m: Any) -> tuple[Any, ...]:
     return (None if space is None else tuple(space.items()), device)
 
 
-def _misc(m: Any) -> tuple[Any, ...]:
+def _hog(m: Any) -> tuple[Any, ...]:
+    return tuple(getattr(m, "hog_pages", ()))
+
+
+def _recovery(m: Any) -> tuple[Any, ...] | None:
     recoveries = getattr(m, "recoverylist", None)
-    return (
-        tuple(getattr(m, "hog_pages", ())),
-        None
-        if recoveries is None
-        else tuple((r, r.bumped, r.migrated_head, r.exiting) for r in recoveries),
-        tuple(tuple(fn(m)) for fn in getattr(m, "check_owners", ())),
-    )
+    if recoveries is None:
+        return None
+    return tuple((r, r.bumped, r.migrated_head, r.exiting) for r in recoveries)
+
+
+def _registered(m: Any) -> tuple[Any, ...]:
+    return tuple(tuple(fn(m)) for fn in getattr(m, "check_owners", ()))
 
 
 #: The parts that are not per-frame arrays, and how each is copied.
 OBJECT_PARTS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "mappings": _mappings,
-    "lists": _lists,
+    "lru_lists": _lru_lists,
+    "free_lists": _free_lists,
+    "pcp": _pcp,
+    "pvecs": _pvecs,
     "zone": _zone,
-    "cache": _cache,
+    "page_caches": _page_caches,
     "mm": _mm,
     "files": _files,
     "swap": _swap,
-    "misc": _misc,
+    "hog": _hog,
+    "recovery": _recovery,
+    "registered": _registered,
 }
 
 PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "at_rest", "held"})
+if PARTS & {name for name in CENSUS_READS if name not in ARRAY_PARTS}:
+    raise AssertionError("a state part is named like a census part")
 ALL_FLAGS = -1
 HELD = "held:"
 

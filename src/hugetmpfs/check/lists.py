@@ -52,7 +52,7 @@ LRU_LOCK = ("lru_lock",)
 @invariant(
     when=STEP,
     cost="O(free blocks) + O(frames) numpy",
-    reads=("buddy", "lists", PG_buddy, "private", "refcount", "mapcount", "mapping"),
+    reads=("buddy", "free_lists", PG_buddy, "private", "refcount", "mapcount", "mapping"),
 )
 def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     """Each free list is well linked both ways; each block is aligned to its order, inside
@@ -86,7 +86,7 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
 @invariant(
     when=STEP,
     cost="O(pages on per-CPU lists)",
-    reads=("lists", "flags", "refcount", "mapcount", "mapping"),
+    reads=("pcp", "flags", "refcount", "mapcount", "mapping"),
 )
 def pcp_lists_consistent(ctx: Context) -> list[Violation]:
     """Pages on per-CPU free lists are in range and free: no flags, count 0, no mapcount
@@ -121,7 +121,7 @@ def frames_partitioned(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(MAX_ORDER)", fast=True, reads=("lists", "zone"))
+@invariant(when=STEP, cost="O(MAX_ORDER)", fast=True, reads=("free_lists", "zone"))
 def nr_free_pages_matches(ctx: Context) -> list[Violation]:
     """NR_FREE_PAGES == Σ nr_free[order] << order: the pages in buddy blocks (per-CPU lists
     are outside it, as in v4.6)."""
@@ -218,7 +218,7 @@ def lru_flags_match_lists(ctx: Context) -> list[Violation]:
     when=STEP,
     locks=LRU_LOCK,
     cost="O(pages on LRU lists), numpy",
-    reads=("lru", "lists", PG_team, "private"),
+    reads=("lru", "lru_lists", PG_team, "private"),
 )
 def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     """lru_size[list] == Σ hpage_nr_pages(page) over the list (I28: team pages weigh their
@@ -231,7 +231,7 @@ def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=LRU_LOCK, cost="O(1)", fast=True, reads=("lists", "zone"))
+@invariant(when=STEP, locks=LRU_LOCK, cost="O(1)", fast=True, reads=("lru_lists", "zone"))
 def lru_counters_agree(ctx: Context) -> list[Violation]:
     """The zone counters NR_INACTIVE_ANON .. NR_UNEVICTABLE equal lru_size of their list."""
     m = ctx.m
@@ -247,7 +247,7 @@ def lru_counters_agree(ctx: Context) -> list[Violation]:
 @invariant(
     when=STEP,
     cost="O(pages in pagevecs) + O(frames) numpy",
-    reads=("lists", PG_lru, "lru", "refcount", "free", "pvec_count"),
+    reads=("pvecs", PG_lru, "lru", "refcount", "free", "pvec_count"),
 )
 def pagevecs_consistent(ctx: Context) -> list[Violation]:
     """A page in a per-CPU add pagevec is not PG_lru, on no list, in one pagevec slot only,

@@ -30,7 +30,7 @@ VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
     when=STEP,
     locks=PTL,
     cost="census (tables) + O(frames) numpy",
-    reads=("tables", "hog_count", "mapcount", "misc"),
+    reads=("tables", "hog_count", "mapcount", "recovery"),
 )
 def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
     """page_mapcount(page) == ptes mapping it + huge pmds mapping it as head (I18: a pmd

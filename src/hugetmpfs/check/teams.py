@@ -32,7 +32,7 @@ PTL = ("pte_lock", "pmd_lock")
 TEAM_LOCKS = ("tree_lock", "lru_lock")
 VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
 #: What _members and _pending_heads read (check/incremental.py), populate_bumps included.
-MEMBERS = ("team_heads", "cache", "index", "mapping", PG_team, PG_swapbacked, "misc")
+MEMBERS = ("team_heads", "cache", "index", "mapping", PG_team, PG_swapbacked, "recovery")
 
 
 def _members(ctx: Context) -> dict[int, int]:
