@@ -108,8 +108,8 @@ def access_pmd_run(
         entry.dirty = True
     mask, head = m.HPAGE_PMD_NR - 1, entry.head
     content, data = m.content, m.data
-    made = 0
-    while address < end:
+    accesses = range(address, end, stride)
+    for address in accesses:
         page = head + ((address >> PAGE_SHIFT) & mask)
         code = content[page]
         if write:  # _access, inline
@@ -121,9 +121,7 @@ def access_pmd_run(
                     page_fill(m, page, address & (PAGE_SIZE - 1), 1, byte)
         elif code == POISON:
             page_read(m, page, address & (PAGE_SIZE - 1), 1)  # raises PoisonError
-        made += 1
-        address += stride
-    return made
+    return len(accesses)
 
 
 def _mmu_walk(m: MemMachine, mm: MMStruct, address: int, write: bool) -> int:

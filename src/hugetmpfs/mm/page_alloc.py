@@ -19,6 +19,7 @@ of that order exists), no fallback lists.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -153,9 +154,16 @@ def prep_new_page(m: MemMachine, page: int, order: int) -> None:
     """A freshly allocated block: refcount 1 on its first page, garbage contents."""
     VM_BUG_ON_PAGE(m.flags[page], m, page, "allocating a page with flags set")
     m.refcount[page] = 1
-    for p in range(page, page + (1 << order)):
-        m.content[p] = POISON
-        m.data.pop(p, None)
+    if order == 0:
+        m.content[page] = POISON
+        m.data.pop(page, None)
+        return
+    n = 1 << order
+    m.content[page : page + n] = array(m.content.typecode, [POISON]) * n
+    data = m.data
+    if data:
+        for p in range(page, page + n):
+            data.pop(p, None)
 
 
 def rmqueue(m: MemMachine, order: int, cpu: int) -> int | None:
@@ -283,5 +291,5 @@ def drain_all_pages(m: MemMachine) -> None:
 
 def split_page(m: MemMachine, page: int, order: int) -> None:
     """Make a non-compound block into 2**order independently refcounted pages."""
-    for p in range(page + 1, page + (1 << order)):
-        m.refcount[p] = 1
+    n = (1 << order) - 1
+    m.refcount[page + 1 : page + 1 + n] = array(m.refcount.typecode, [1]) * n

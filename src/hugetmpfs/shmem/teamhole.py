@@ -38,6 +38,8 @@ from hugetmpfs.shmem.inode import BLOCKS_PER_PAGE
 from hugetmpfs.shmem.team import shmem_clear_tag_hugehole
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from hugetmpfs.mm.filemap import AddressSpace
     from hugetmpfs.shmem.inode import ShmemInodeInfo
     from hugetmpfs.shmem.machine import Machine
@@ -122,7 +124,14 @@ def _pvec_certain(m: Machine, pvec: list[int], holes: list[int]) -> bool:
     refcount = m.refcount
     if any(refcount[page] <= 1 for page in pvec):
         return False
-    return set(pvec).isdisjoint(holes)
+    return _none_of(pvec, holes)
+
+
+def _none_of(pages: Iterable[int], holes: list[int]) -> bool:
+    """Whether none of *pages* is one of *holes* (ascending)."""
+    lo, hi = holes[0], holes[-1]
+    inside = [page for page in pages if lo <= page <= hi]
+    return not inside or set(holes).isdisjoint(inside)
 
 
 def _lockdep_quiet(cur: Actor, locks: tuple[SpinLock, ...]) -> bool:
@@ -199,9 +208,10 @@ def _fill(m: Machine, inode: ShmemInodeInfo, head: int, holes: list[int], pvec: 
     n = len(holes)
     refcount, mapping, sb = m.refcount, inode.mapping, inode.sb
     start = m.index[head]
-    if m.page_lockers:  # lock_page records the locker, unlock_page forgets it
-        for page in holes:
-            m.page_lockers.pop(page, None)
+    lockers = m.page_lockers
+    if lockers and not _none_of(lockers, holes):  # lock_page records the locker, unlock_page
+        for page in holes:  # forgets it
+            lockers.pop(page, None)
     tree, run = mapping.page_tree, 0
     for k in range(1, n + 1):  # a run of consecutive subpages at a time
         if k == n or holes[k] != holes[k - 1] + 1:
