@@ -1,14 +1,17 @@
-"""Filling one hole of a team when nothing can contend: shmem_populate_hugeteam's step
-(shmem_getpage_gfp with SGP_TEAM, then unlock and put) without its generality.
+"""Filling the holes of a team when nothing can contend: shmem_populate_hugeteam's steps
+(shmem_getpage_gfp with SGP_TEAM, then unlock and put, on each hole) without their
+generality.
 
 A huge fault populates up to 511 holes, each through getpage's whole path: the cache
 lookup, the hugehint lookup twice (speculative, then again under tree_lock, base/R4.1),
 the hole's lock and recheck (base/R4.2), the insertion, the LRU, the inode's counts.  When
 no other actor can run at any point of that path (a timed run before its horizon, or no
-engine running), no lock on it is held or awaited, and the hole is an ordinary one of a
-live team, every test on the path has a known outcome before the first point: this makes
-the same state changes, the same preemption points and the same lock operations in the
-same order, without the tests.  Anything else is left to the general path.
+engine running), no lock on it is held or awaited, and the holes are ordinary ones of a
+live team, every test on the path has a known outcome before the first point, and no
+point is a decision: so the holes are found first, then brought at once to the state the
+general path leaves, and the points it would pass are counted (and logged, when the engine
+keeps a log) in its order.  Anything else is left to the general path.
+tests/shmem/test_teamhole.py compares the two: whole machine state and point log.
 
 Models: mm/shmem.c shmem_populate_hugeteam's loop body on a hole (patch 07/31), through
 shmem_getpage_gfp, shmem_alloc_page, shmem_hugeteam_lookup and shmem_add_to_page_cache
@@ -155,7 +158,7 @@ def _certain_holes(
     tree = inode.mapping.page_tree
     start = m.index[head]
     waiters = m.engine.waiters
-    waiting = {key[1] for key in waiters if key.__class__ is tuple and len(key) == 2}
+    waiting = {key[1] for key in waiters if key.__class__ is tuple and key[:1] == ("page",)}
     found = tree.next_entry(start + i, start + nr)
     occupied = nr if found is None else found[0] - start  # the next index holding something
     holes: list[int] = []
