@@ -310,3 +310,26 @@ def test_a_hole_whose_index_holds_something_is_left_to_the_general_path() -> Non
     assert tree.insert(9, swp_to_radix_entry(12345)) == 0
     assert teamhole._certain_holes(m, inode, head, 1, 64) == (list(range(head + 1, head + 9)), 9)
     assert teamhole._certain_holes(m, inode, head, 1, 3) == (list(range(head + 1, head + 4)), 4)
+
+
+def _outside_actors(monkeypatch: pytest.MonkeyPatch, fast: bool) -> tuple[str, _Fills]:
+    fills = _Fills(fast)
+    monkeypatch.setattr(fault, "shmem_fill_teamholes", fills)
+    m = Machine(MachineConfig(ram=64 * MiB, hpage_nr=64))
+    task = vfs.Task(m, m.mount("always", 32 * MiB), MMStruct(m))
+    fd = vfs.sys_open(task, "f", vfs.O_RDWR | vfs.O_CREAT)
+    assert vfs.sys_ftruncate(task, fd, 4 * MiB) == 0
+    assert vfs.sys_pwrite64(task, fd, WriteSource(3 * PAGE, byte=5), MiB - PAGE) == 3 * PAGE
+    addr = vfs_mmap.sys_mmap(task, fd, 0, 4 * MiB, "rw", True)
+    assert vfs_mmap.sys_touch(task, addr, 4 * MiB, 0, 4 * MiB, PAGE, 1) == (None, 0)
+    return _digest(m), fills
+
+
+def test_outside_any_actor_holes_are_filled_as_getpage_fills_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no engine running, no point is passed, on either path."""
+    fast, fills = _outside_actors(monkeypatch, True)
+    slow, _ = _outside_actors(monkeypatch, False)
+    assert fills.holes > 0
+    assert fast == slow
