@@ -23,7 +23,7 @@ import numpy as np
 from hugetmpfs.mm.filemap import AddressSpace
 from hugetmpfs.mm.machine import MAX_ORDER, NIL, PAGE_SHIFT
 from hugetmpfs.mm.mm_types import PTE_PFN_SHIFT, PTE_PRESENT, HugePmd, PageTable
-from hugetmpfs.mm.page_flags import PG_team
+from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry
 from hugetmpfs.mm.swap import NR_LRU_LISTS
 
@@ -56,6 +56,19 @@ READS: dict[str, tuple[str | int, ...]] = {
     "team_heads": (PG_team, "index", "mapping"),
     "team_holes": ("team_heads", "cache", PG_team),
     "extra_owners": ("registered",),
+    "vmstat_recounts": (
+        "cache",
+        "mapcount",
+        "page_kind",
+        "hog_count",
+        "team_heads",
+        "private",
+        "tables",
+        PG_swapbacked,
+        PG_swapcache,
+        PG_mlocked,
+        PG_team,
+    ),
     "owners": (
         "cache",
         "swapcache_count",
@@ -351,6 +364,12 @@ class Census:
             span = slice(int(head), int(head) + nr)
             out[span] = (self.cache.count[span] == 0) | ((self.flags[span] & PG_team) == 0)
         return out
+
+    @cached_property
+    def vmstat_recounts(self) -> dict[str, int]:
+        """Where check/counters.py keeps each zone counter's recount once made (READS
+        lists what the recounts read)."""
+        return {}
 
     # -- references -----------------------------------------------------------------------
 

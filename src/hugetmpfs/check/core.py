@@ -18,10 +18,12 @@ from a log of what happened), registered with three facts the step hook needs:
     inodes, mappings and list heads): :func:`check_machine_fast` runs only these.
 ``reads``
     What the check's verdict (whether it finds a violation) reads: names of the state
-    parts and census parts of check/incremental.py, and page-flag bits (ints) when it
-    reads only those bits of ``flags``.  The step hook reruns a check that found nothing
-    only when one of these changed since (check/incremental.py); ``None`` (the default)
-    says "anything", so the check reruns whenever any part of the machine changed.
+    parts and census parts of check/incremental.py; page-flag bits (ints) when it reads
+    only those bits of ``flags``; ``(array, support)`` or ``("flags", support, bits)`` when
+    it reads a per-frame array only at the frames where the census array *support*
+    (``"free"``, ``"cache.count"``...) is non-zero.  The step hook reruns a check that
+    found nothing only when something it reads changed since (check/incremental.py);
+    ``None`` (the default) says "anything": the check reruns whenever anything changed.
 
 A new subsystem (teams, recovery) adds its invariants with :func:`invariant` in its own
 module under check/ (listed in check/invariants.py SUBJECTS) and, if it holds page
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -89,7 +91,7 @@ class Invariant:
     locks: frozenset[str]
     cost: str
     fast: bool
-    reads: frozenset[str] | None = None  # parts the verdict reads; None: every part
+    reads: frozenset[str | tuple[Any, ...]] | None = None  # what the verdict reads; None: all
     flag_bits: int = -1  # page-flag bits the verdict reads; -1: all of them
 
     @property
@@ -113,18 +115,18 @@ def invariant(
     cost: str,
     locks: Iterable[str] = (),
     fast: bool = False,
-    reads: Iterable[str | int] | None = None,
+    reads: Iterable[str | int | tuple[Any, ...]] | None = None,
 ) -> Callable[[Callable[[Context], list[Violation]]], Callable[..., list[Violation]]]:
     """Register a check.  The decorated function takes a :class:`Context`; the name it is
     bound to takes a machine (and optionally a context), so tests call ``name(m)``."""
-    parts: frozenset[str] | None = None
+    parts: frozenset[str | tuple[Any, ...]] | None = None
     flag_bits = -1
     if reads is not None:
         reads = tuple(reads)
-        strange = [x for x in reads if not isinstance(x, str | int)]
+        strange = [x for x in reads if not isinstance(x, str | int | tuple)]
         if strange:
-            raise TypeError(f"reads: part names and flag bits only, not {strange}")
-        names = {x for x in reads if isinstance(x, str)}
+            raise TypeError(f"reads: parts, flag bits and (array, support) only, not {strange}")
+        names = {x for x in reads if not isinstance(x, int)}
         parts = frozenset(names - {"flags"})
         flag_bits = 0
         for bits in (x for x in reads if isinstance(x, int)):

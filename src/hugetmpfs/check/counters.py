@@ -52,23 +52,30 @@ def _mapped(ctx: Context, kind: int) -> int:
     """Mapped pages of one kind (1 file, 2 anon, the hog's pages included), team pages
     counted per I26."""
     c = ctx.census
-    mapped = (c.mapcount >= 0) & (c.page_kind == kind)
+    kinds = c.page_kind
+    mapped = np.flatnonzero(c.mapcount >= 0).tolist()  # few: plain Python from here
     if kind != 1:
-        hog = (c.hog_count > 0) & (c.mapcount >= 0) & (c.page_kind == 0)
-        return int(np.count_nonzero(mapped)) + int(np.count_nonzero(hog))
+        hog = c.hog_count
+        plain = sum(1 for page in mapped if kinds[page] == kind)
+        return plain + sum(1 for page in mapped if hog[page] and not kinds[page])
     # I26: a member of a *live* team counts by its team's rule; a tail still marked PG_team
     # while its head is already disbanded (I4's transient, inside disband_hugetails) counts
     # as the plain page it is about to be.
-    team = (c.flags & PG_team) != 0
-    live = np.zeros_like(team)
+    flags = ctx.m.flags
     teams = _teams(ctx)
     n = ctx.m.HPAGE_PMD_NR
-    for head in teams:
-        live[head : head + n] = team[head : head + n]
-    total = int(np.count_nonzero(mapped & ~live))
+    members = dict.fromkeys(teams, 0)
+    total = 0
+    for page in mapped:
+        if kinds[page] != 1:
+            continue
+        head = page - page % n  # live heads are aligned
+        if head in teams and flags[page] & PG_team:
+            members[head] += 1
+        else:
+            total += 1
     for head, (_, pmds) in teams.items():
-        span = slice(head, head + n)
-        total += n if pmds else int(np.count_nonzero(mapped[span] & live[span]))
+        total += n if pmds else members[head]
     return total
 
 
@@ -152,11 +159,13 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
     FREEHOLES (I21–I23, from live team heads' team_usage).  Each is skipped while its
     locks are held."""
     zone = ctx.m.vmstat.zone
+    recounts = ctx.census.vmstat_recounts
     r = Report("vmstat_matches_recount")
     for name, (recount, locks, rest_only, at_least) in RECOUNTS.items():
         if ctx.busy(locks) or (rest_only and not at_least and not ctx.at_rest):
             continue
-        got, want = zone[getattr(v, name)], recount(ctx)
+        got = zone[getattr(v, name)]
+        want = recounts[name] if name in recounts else recounts.setdefault(name, recount(ctx))
         if name == "NR_FILE_MAPPED" and abs(got - want) == 1 and populate_bumps(ctx.m):
             continue  # recovery/R8: an unmap during the enteam dance settles it last
         if at_least and not ctx.at_rest:

@@ -161,7 +161,14 @@ def _slot_count(value: int) -> int:
     when=STEP,
     locks=SWAP_LOCKS,
     cost="O(swap-cache pages) + O(frames) numpy",
-    reads=("swap", PG_swapcache, PG_swapbacked, "private", "refcount", "free"),
+    reads=(
+        "swap",
+        PG_swapcache,
+        ("flags", "swapcache_count", PG_swapbacked),
+        "private",
+        ("refcount", "swapcache_count"),
+        "free",
+    ),
 )
 def swapcache_matches_page_fields(ctx: Context) -> list[Violation]:
     """Each swap-cache page is PG_swapcache and PG_swapbacked, holds its slot in

@@ -255,16 +255,29 @@ def known_part(name: str) -> bool:
     return name in PARTS or (name.startswith(HELD) and len(name) > len(HELD))
 
 
-def expand(reads: frozenset[str] | None, flag_bits: int) -> tuple[frozenset[str], int]:
+Restricted = tuple[str, str, int]  # (array part, census support, flag bits)
+
+
+def expand(
+    reads: frozenset[Any] | None, flag_bits: int
+) -> tuple[frozenset[str], int, tuple[Restricted, ...]]:
     """The state parts and flag bits behind *reads* (census parts replaced by what they
-    read, recursively); None reads everything."""
+    read, recursively; None reads everything), and its reads of single arrays restricted
+    to the frames of a census support, as ``(array part, support, flag bits)``."""
     if reads is None:
-        return PARTS, ALL_FLAGS
+        return PARTS, ALL_FLAGS, ()
     parts: set[str] = set()
+    restricted: list[Restricted] = []
     todo = list(reads)
     while todo:
         name = todo.pop()
-        if name == "ctx":
+        if isinstance(name, tuple):
+            array, support, *bits = name
+            if array not in ARRAY_PARTS or len(ARRAY_PARTS[array]) != 1 or len(bits) > 1:
+                raise ValueError(f"restricted read {name!r}: one array part, a support, bits")
+            restricted.append((array, support, bits[0] if bits else ALL_FLAGS))
+            todo.append(support.split(".")[0])  # the support changing reruns the check
+        elif name == "ctx":
             parts |= {"at_rest", "held"}
         elif known_part(name):
             parts.add(name)
@@ -278,7 +291,7 @@ def expand(reads: frozenset[str] | None, flag_bits: int) -> tuple[frozenset[str]
                     todo.append(x)
         else:
             raise ValueError(f"unknown part {name!r}; parts: {sorted(PARTS)}")
-    return frozenset(parts), flag_bits
+    return frozenset(parts), flag_bits, tuple(restricted)
 
 
 class Tracker:
@@ -294,9 +307,10 @@ class Tracker:
         ]
         self.copies: dict[str, Any] = {}
         self.settled = [False] * len(invariants)
-        self.inv_reads = [expand(inv.reads, inv.flag_bits) for inv in invariants]
+        expanded = [expand(inv.reads, inv.flag_bits) for inv in invariants]
+        self.inv_reads = [(parts, bits) for parts, bits, _ in expanded]
         self.census_reads = {
-            name: expand(frozenset({name}), 0)
+            name: expand(frozenset({name}), 0)[:2]
             for name in CENSUS_READS
             if name in Census.__dict__ and name not in ARRAY_PARTS
         }
@@ -305,34 +319,45 @@ class Tracker:
         for i, (parts, _) in enumerate(self.inv_reads):
             for p in parts:
                 self.readers.setdefault(p, []).append(i)
+        # array part -> (check, support, bits) reading it at the support's frames only
+        self.restricted: dict[str, list[tuple[int, str, int]]] = {}
+        for i, (_, _, restricted) in enumerate(expanded):
+            for array, support, bits in restricted:
+                self.restricted.setdefault(array, []).append((i, support, bits))
         # the lock classes some check asks about one by one
         self.held_parts = sorted(p for p in self.readers if p.startswith(HELD))
         self.census_readers: dict[str, list[str]] = {p: [] for p in PARTS}
         for name, (parts, _) in self.census_reads.items():
             for p in parts:
                 self.census_readers[p].append(name)
+        self.deltas: dict[str, np.ndarray | None] = {}  # changed array part -> old ^ new
 
     def _changes(self, at_rest: bool, held: frozenset[str]) -> tuple[list[str], int]:
         """Compare the machine with the copies (and keep the new ones): the parts that
-        changed, and the flag bits that did."""
-        m, copies = self.m, self.copies
+        changed, and the flag bits that did.  ``self.deltas`` keeps, per changed array, what
+        to find its changed frames from."""
+        m, copies, deltas = self.m, self.copies, self.deltas
+        deltas.clear()
         changed: list[str] = []
         flag_bits = 0
         for part, name, arr in self.arrays:
             now = arr.tobytes()
             before = copies.get(name)
-            if now != before:
-                copies[name] = now
+            if now == before:
+                continue
+            copies[name] = now
+            if before is None:  # the first look: everything is new
+                deltas[part] = None
+                flag_bits = ALL_FLAGS
+            else:
+                x = np.frombuffer(now, dtype=arr.typecode) ^ np.frombuffer(
+                    before, dtype=arr.typecode
+                )
+                deltas[part] = x
                 if part == "flags":
-                    if before is None:
-                        flag_bits = ALL_FLAGS
-                    else:
-                        x = np.frombuffer(now, dtype=arr.typecode) ^ np.frombuffer(
-                            before, dtype=arr.typecode
-                        )
-                        flag_bits = int(np.bitwise_or.reduce(x))
-                elif not changed or changed[-1] != part:
-                    changed.append(part)
+                    flag_bits = int(np.bitwise_or.reduce(x))
+            if part != "flags" and (not changed or changed[-1] != part):
+                changed.append(part)
         for part, copy in OBJECT_PARTS.items():
             now = copy(m)
             if now != copies.get(part):
@@ -351,23 +376,44 @@ class Tracker:
                     changed.append(part)
         return changed, flag_bits
 
+    def _support(self, name: str) -> np.ndarray:
+        """A census array by name (``"free"``, ``"cache.count"``), of the current state."""
+        value: Any = self.census
+        for attr in name.split("."):
+            value = getattr(value, attr)
+        return value
+
     def refresh(self, ctx: Context) -> None:
         """Unsettle the checks and drop the census parts that read what changed."""
         changed, flag_bits = self._changes(ctx.at_rest, ctx.held)
         settled = self.settled
         cached = self.census.__dict__
         for part in changed:
-            for i in self.readers.get(part, ()):
-                settled[i] = False
             for name in self.census_readers.get(part, ()):
                 cached.pop(name, None)
+        if flag_bits:
+            for name, (_, bits) in self.census_reads.items():
+                if bits & flag_bits:
+                    cached.pop(name, None)
+        for part in changed:
+            for i in self.readers.get(part, ()):
+                settled[i] = False
         if flag_bits:
             for i, (_, bits) in enumerate(self.inv_reads):
                 if bits & flag_bits:
                     settled[i] = False
-            for name, (_, bits) in self.census_reads.items():
-                if bits & flag_bits:
-                    cached.pop(name, None)
+        # reads restricted to some frames: rerun only if a changed frame is among them
+        # (the census is current by now; a support that changed has unsettled its readers)
+        for part, x in self.deltas.items():
+            for i, support, bits in self.restricted.get(part, ()):
+                if not settled[i]:
+                    continue
+                if x is None:
+                    settled[i] = False
+                    continue
+                frames = np.flatnonzero(x if bits == ALL_FLAGS else x & bits)
+                if len(frames) and self._support(support)[frames].any():
+                    settled[i] = False
 
     def run(self, ctx: Context, first_only: bool) -> list[Violation]:
         """What run_checks(self.invariants, ctx, first_only) returns, rerunning only the

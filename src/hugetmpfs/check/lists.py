@@ -52,7 +52,12 @@ LRU_LOCK = ("lru_lock",)
 @invariant(
     when=STEP,
     cost="O(free blocks) + O(frames) numpy",
-    reads=("buddy", "free_lists", PG_buddy, "private", "refcount", "mapcount", "mapping"),
+    reads=(
+        "buddy",
+        "free_lists",
+        PG_buddy,
+        *((array, "free") for array in ("private", "refcount", "mapcount", "mapping")),
+    ),
 )
 def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     """Each free list is well linked both ways; each block is aligned to its order, inside
@@ -86,7 +91,10 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
 @invariant(
     when=STEP,
     cost="O(pages on per-CPU lists)",
-    reads=("pcp", "flags", "refcount", "mapcount", "mapping"),
+    reads=(
+        "pcp",
+        *((array, "pcp_count") for array in ("flags", "refcount", "mapcount", "mapping")),
+    ),
 )
 def pcp_lists_consistent(ctx: Context) -> list[Violation]:
     """Pages on per-CPU free lists are in range and free: no flags, count 0, no mapcount
@@ -151,9 +159,10 @@ def free_pages_unreferenced(ctx: Context) -> list[Violation]:
         "mapped by a huge pmd": t.pmd_count,
         "a pte table": t.table_frames,
     }
-    for what, use in uses.items():
-        for page in np.flatnonzero(c.free & (use > 0))[:4]:
-            r.add(f"free page {what}: " + m.dump_page(int(page)))
+    free = c.free
+    for what, use in uses.items():  # counts (≥ 0) or flags: the used frames are few
+        for page in [page for page in np.flatnonzero(use).tolist() if free[page]][:4]:
+            r.add(f"free page {what}: " + m.dump_page(page))
     return r.result()
 
 
@@ -247,7 +256,14 @@ def lru_counters_agree(ctx: Context) -> list[Violation]:
 @invariant(
     when=STEP,
     cost="O(pages in pagevecs) + O(frames) numpy",
-    reads=("pvecs", PG_lru, "lru", "refcount", "free", "pvec_count"),
+    reads=(
+        "pvecs",
+        ("flags", "pvec_count", PG_lru),
+        "lru",
+        ("refcount", "pvec_count"),
+        "free",
+        "pvec_count",
+    ),
 )
 def pagevecs_consistent(ctx: Context) -> list[Violation]:
     """A page in a per-CPU add pagevec is not PG_lru, on no list, in one pagevec slot only,

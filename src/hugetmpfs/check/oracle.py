@@ -233,15 +233,20 @@ def user_pages_initialised(ctx: Context) -> list[Violation]:
     mid-write: shmem_file_write marks it uptodate before it copies)."""
     m, c = ctx.m, ctx.census
     r = Report("user_pages_initialised")
-    poison = np.frombuffer(m.content, dtype=m.content.typecode) == POISON
-    reach = c.tables.pte_count > 0
-    for head in c.tables.pmd_count.nonzero()[0]:
-        reach[int(head) : int(head) + m.HPAGE_PMD_NR] = True
-    for page in np.flatnonzero(poison & reach)[:8]:
-        r.add("mapped page holds garbage: " + m.dump_page(int(page)))
-    readable = (c.cache.count > 0) & ((c.flags & (PG_uptodate | PG_locked)) == PG_uptodate)
-    for page in np.flatnonzero(poison & readable)[:8]:
-        r.add("uptodate cache page holds garbage: " + m.dump_page(int(page)))
+    content, flags, n = m.content, m.flags, c.n
+    # the frames ptes map and huge pmds cover, and those in page caches: few
+    reach = set(np.flatnonzero(c.tables.pte_count).tolist())
+    for head in np.flatnonzero(c.tables.pmd_count).tolist():
+        reach.update(range(head, min(head + m.HPAGE_PMD_NR, n)))
+    for page in [page for page in sorted(reach) if content[page] == POISON][:8]:
+        r.add("mapped page holds garbage: " + m.dump_page(page))
+    readable = [
+        page
+        for page in np.flatnonzero(c.cache.count).tolist()
+        if flags[page] & (PG_uptodate | PG_locked) == PG_uptodate and content[page] == POISON
+    ]
+    for page in readable[:8]:
+        r.add("uptodate cache page holds garbage: " + m.dump_page(page))
     return r.result()
 
 

@@ -51,7 +51,12 @@ REPORT_PAGES = 8  # pages named per violation kind; the rest are counted
     when=STEP,
     locks=TREE_LOCK,
     cost="O(entries in all page caches), numpy",
-    reads=("cache", PG_swapbacked, PG_buddy, "mapping", "index", "refcount", "free"),
+    reads=(
+        "cache",
+        ("flags", "cache.count", PG_swapbacked | PG_buddy),
+        *((array, "cache.count") for array in ("mapping", "index", "refcount")),
+        "free",
+    ),
 )
 def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
     """Every page in every mapping's tree points back (``mapping``, ``index``), is
@@ -95,11 +100,15 @@ def page_fields_match_pagecache(ctx: Context) -> list[Violation]:
     r = Report("page_fields_match_pagecache")
     for page in np.flatnonzero(c.page_kind == 3)[:4]:
         r.add("mapping id out of range: " + m.dump_page(int(page)))
-    locked = (c.flags & PG_locked) != 0
-    head_hole = (c.flags & (PG_team | PG_swapbacked)) == PG_team
-    stray = (c.page_kind == 1) & ~locked & ~head_hole & (c.cache.count == 0)
-    for page in np.flatnonzero(stray)[:8]:
-        page = int(page)
+    flags, count = m.flags, c.cache.count
+    stray = [
+        page
+        for page in np.flatnonzero(c.page_kind == 1).tolist()  # file pages: few
+        if not flags[page] & PG_locked  # not being added
+        and flags[page] & (PG_team | PG_swapbacked) != PG_team  # not a team's head hole
+        and not count[page]
+    ]
+    for page in stray[:8]:
         r.add(
             f"names {m.mappings[m.mapping[page]]!r} but is in no page cache: " + m.dump_page(page)
         )
