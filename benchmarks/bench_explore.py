@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 from typing import Any
 
 from _common import describe_machine, machine_info
@@ -60,16 +61,27 @@ def pct_to_first(name: str, seeds: int, cap: int) -> dict[str, Any]:
     }
 
 
-def dfs_bound2(name: str, cap: int) -> dict[str, Any]:
+def dfs_bound2(name: str, cap: int, prune: bool = True) -> dict[str, Any]:
+    """DFS at bound 2 with every guard on: with every invariant at every step, then without
+    invariants (the same executions: what the checks cost)."""
     sc = REGISTRY[name]
+    opts = ExploreOptions("dfs", cap, 0, bound=2, shrink=False, prune=prune)
     start = time.perf_counter()
-    result = explore(sc, ExploreOptions("dfs", cap, 0, bound=2, shrink=False))
+    result = explore(sc, opts)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    bare = explore(sc, replace(opts, invariants=False))
     return {
         "scenario": name,
         "executions": result.executions,
         "exhausted": result.exhausted,
         "found": result.found is not None,
-        "seconds": round(time.perf_counter() - start, 2),
+        "seconds": round(seconds, 2),
+        "states": result.states,  # distinct state fingerprints at DFS's choices
+        "pruned": result.pruned,  # executions cut at a state explored before
+        "prune": prune,
+        "seconds_no_invariants": round(time.perf_counter() - start, 2),
+        "executions_no_invariants": bare.executions,
     }
 
 
@@ -77,31 +89,51 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small budgets, for a smoke test")
     ap.add_argument("--json", help="also write the results as JSON to FILE")
+    ap.add_argument("--no-prune", action="store_true", help="DFS without state pruning")
+    ap.add_argument("--only", choices=("steps", "pct", "dfs"), help="run one section")
     args = ap.parse_args()
     seeds, cap, dfs_cap, sps = (2, 300, 200, 20) if args.quick else (5, 10_000, 5_000, 200)
     info = machine_info()
     guarded = sorted(n for n, sc in REGISTRY.items() if sc.guard is not None)
-    out = {
-        "machine": info,
-        "steps": steps_per_second(sps),
-        "pct": [pct_to_first(n, seeds, cap) for n in guarded],
-        "dfs": [dfs_bound2(n, dfs_cap) for n in guarded],
-    }
+
+    def wanted(section: str) -> bool:
+        return args.only in (None, section)
+
+    out: dict[str, Any] = {"machine": info}
     print(describe_machine(info))
-    s = out["steps"]
-    print(
-        f"steps/s with every invariant at every step ({s['scenario']}): {s['steps_per_s']} "
-        f"({s['steps']} steps in {s['seconds']} s; target {s['target']})"
-    )
-    print(f"\nPCT depth 2, guard off, schedules to the first finding (seeds {seeds}, cap {cap}):")
-    for r in out["pct"]:
+    if wanted("steps"):
+        s = out["steps"] = steps_per_second(sps)
         print(
-            f"  {r['scenario']:32} {r['guard']:14} {r['found']:>6}  median {r['median_schedules']}"
+            f"steps/s with every invariant at every step ({s['scenario']}): {s['steps_per_s']} "
+            f"({s['steps']} steps in {s['seconds']} s; target {s['target']})"
         )
-    print(f"\nDFS bound 2, every guard on (cap {dfs_cap} executions; target: exhaustive < 60 s):")
-    for r in out["dfs"]:
-        state = "exhaustive" if r["exhausted"] else "not exhausted"
-        print(f"  {r['scenario']:32} {r['executions']:>6} executions  {state:14} {r['seconds']} s")
+    if wanted("pct"):
+        out["pct"] = [pct_to_first(n, seeds, cap) for n in guarded]
+        print(
+            f"\nPCT depth 2, guard off, schedules to the first finding (seeds {seeds}, cap {cap}):"
+        )
+        for r in out["pct"]:
+            print(
+                f"  {r['scenario']:32} {r['guard']:14} {r['found']:>6}  "
+                f"median {r['median_schedules']}"
+            )
+    if wanted("dfs"):
+        prune = "state pruning off" if args.no_prune else "state pruning"
+        print(
+            f"\nDFS bound 2, every guard on, {prune} (cap {dfs_cap} executions; target: "
+            "exhaustive < 60 s; seconds with invariants / without):"
+        )
+        out["dfs"] = []
+        for n in guarded:
+            r = dfs_bound2(n, dfs_cap, prune=not args.no_prune)
+            out["dfs"].append(r)
+            state = "exhaustive" if r["exhausted"] else "not exhausted"
+            print(
+                f"  {r['scenario']:34} {r['executions']:>6} executions {r['states']:>6} states "
+                f"{r['pruned']:>6} pruned  {state:14} {r['seconds']:>7} s "
+                f"{r['seconds_no_invariants']:>7} s",
+                flush=True,
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
