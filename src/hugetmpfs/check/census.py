@@ -23,6 +23,7 @@ import numpy as np
 from hugetmpfs.mm.filemap import AddressSpace
 from hugetmpfs.mm.machine import MAX_ORDER, NIL, PAGE_SHIFT
 from hugetmpfs.mm.mm_types import PTE_PFN_SHIFT, PTE_PRESENT, HugePmd, PageTable
+from hugetmpfs.mm.page_alloc import POISON
 from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry
 from hugetmpfs.mm.swap import NR_LRU_LISTS
@@ -55,6 +56,8 @@ READS: dict[str, tuple[str | int, ...]] = {
     "tables": ("mm",),
     "team_heads": (PG_team, "index", "mapping"),
     "team_holes": ("team_heads", "cache", PG_team),
+    "uncached_file_pages": ("page_kind", "cache"),
+    "poison": ("content",),
     "extra_owners": ("registered",),
     "vmstat_recounts": (
         "cache",
@@ -352,6 +355,16 @@ class Census:
             & (self.mapping != 0)
         )
         return np.flatnonzero(live)
+
+    @cached_property
+    def uncached_file_pages(self) -> np.ndarray:
+        """Per frame: a file page (its mapping an address_space) in no page cache."""
+        return (self.page_kind == 1) & (self.cache.count == 0)
+
+    @cached_property
+    def poison(self) -> np.ndarray:
+        """Per frame: its content is POISON (uninitialised or freed memory)."""
+        return view(self.m.content) == POISON
 
     @cached_property
     def team_holes(self) -> np.ndarray:

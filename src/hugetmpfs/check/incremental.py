@@ -54,6 +54,7 @@ ctx            both ``at_rest`` and ``held``
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -258,6 +259,7 @@ def known_part(name: str) -> bool:
 Restricted = tuple[str, str, int]  # (array part, census support, flag bits)
 
 
+@cache
 def expand(
     reads: frozenset[Any] | None, flag_bits: int
 ) -> tuple[frozenset[str], int, tuple[Restricted, ...]]:
@@ -331,6 +333,8 @@ class Tracker:
             for p in parts:
                 self.census_readers[p].append(name)
         self.deltas: dict[str, np.ndarray | None] = {}  # changed array part -> old ^ new
+        # (at_rest, held) -> the checks that apply (Invariant.applies reads only these)
+        self.applicable: dict[tuple[bool, frozenset[str]], list[int]] = {}
 
     def _changes(self, at_rest: bool, held: frozenset[str]) -> tuple[list[str], int]:
         """Compare the machine with the copies (and keep the new ones): the parts that
@@ -411,7 +415,7 @@ class Tracker:
                 if x is None:
                     settled[i] = False
                     continue
-                frames = np.flatnonzero(x if bits == ALL_FLAGS else x & bits)
+                frames = (x if bits == ALL_FLAGS else x & bits).nonzero()[0]
                 if len(frames) and self._support(support)[frames].any():
                     settled[i] = False
 
@@ -420,12 +424,17 @@ class Tracker:
         checks that are not settled."""
         self.refresh(ctx)
         ctx.__dict__["census"] = self.census
-        settled = self.settled
+        settled, invariants = self.settled, self.invariants
+        key = (ctx.at_rest, ctx.held)
+        applicable = self.applicable.get(key)
+        if applicable is None:
+            applicable = [i for i, inv in enumerate(invariants) if inv.applies(ctx)]
+            self.applicable[key] = applicable
         out: list[Violation] = []
-        for i, inv in enumerate(self.invariants):
-            if settled[i] or not inv.applies(ctx):
+        for i in applicable:
+            if settled[i]:
                 continue
-            found = inv.fn(ctx)
+            found = invariants[i].fn(ctx)
             if not found:
                 settled[i] = True
                 continue

@@ -22,7 +22,6 @@ import numpy as np
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.highmem import MIXED, PoisonError, page_read
 from hugetmpfs.mm.machine import PAGE_SHIFT, PAGE_SIZE
-from hugetmpfs.mm.page_alloc import POISON
 from hugetmpfs.mm.page_flags import PG_locked, PG_uptodate
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry, radix_tree_exceptional_entry
 from hugetmpfs.shmem import vfs
@@ -225,7 +224,7 @@ def exposed_poison(m: MemMachine, ctx: Context | None = None) -> list[Violation]
 @invariant(
     when=STEP,
     cost="census (cache, tables) + O(frames) numpy",
-    reads=("content", "tables", "cache", PG_uptodate, PG_locked),
+    reads=("poison", "tables", "cache", ("flags", "poison", PG_uptodate | PG_locked)),
 )
 def user_pages_initialised(ctx: Context) -> list[Violation]:
     """No POISON (uninitialised or freed memory) in a page mapped by a pte or covered by a
@@ -233,17 +232,17 @@ def user_pages_initialised(ctx: Context) -> list[Violation]:
     mid-write: shmem_file_write marks it uptodate before it copies)."""
     m, c = ctx.m, ctx.census
     r = Report("user_pages_initialised")
-    content, flags, n = m.content, m.flags, c.n
+    poison, flags, n = c.poison, m.flags, c.n
     # the frames ptes map and huge pmds cover, and those in page caches: few
     reach = set(np.flatnonzero(c.tables.pte_count).tolist())
     for head in np.flatnonzero(c.tables.pmd_count).tolist():
         reach.update(range(head, min(head + m.HPAGE_PMD_NR, n)))
-    for page in [page for page in sorted(reach) if content[page] == POISON][:8]:
+    for page in [page for page in sorted(reach) if poison[page]][:8]:
         r.add("mapped page holds garbage: " + m.dump_page(page))
     readable = [
         page
         for page in np.flatnonzero(c.cache.count).tolist()
-        if flags[page] & (PG_uptodate | PG_locked) == PG_uptodate and content[page] == POISON
+        if flags[page] & (PG_uptodate | PG_locked) == PG_uptodate and poison[page]
     ]
     for page in readable[:8]:
         r.add("uptodate cache page holds garbage: " + m.dump_page(page))

@@ -88,7 +88,11 @@ def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
     when=STEP,
     locks=TREE_LOCK,
     cost="O(frames) numpy",
-    reads=("page_kind", PG_locked, PG_team, PG_swapbacked, "cache"),
+    reads=(
+        "page_kind",
+        "uncached_file_pages",
+        ("flags", "uncached_file_pages", PG_locked | PG_team | PG_swapbacked),
+    ),
 )
 def page_fields_match_pagecache(ctx: Context) -> list[Violation]:
     """A page whose ``mapping`` names an address_space is in a page cache (where:
@@ -100,13 +104,12 @@ def page_fields_match_pagecache(ctx: Context) -> list[Violation]:
     r = Report("page_fields_match_pagecache")
     for page in np.flatnonzero(c.page_kind == 3)[:4]:
         r.add("mapping id out of range: " + m.dump_page(int(page)))
-    flags, count = m.flags, c.cache.count
+    flags = m.flags
     stray = [
         page
-        for page in np.flatnonzero(c.page_kind == 1).tolist()  # file pages: few
+        for page in np.flatnonzero(c.uncached_file_pages).tolist()  # few, if any
         if not flags[page] & PG_locked  # not being added
         and flags[page] & (PG_team | PG_swapbacked) != PG_team  # not a team's head hole
-        and not count[page]
     ]
     for page in stray[:8]:
         r.add(
