@@ -16,6 +16,7 @@ import pytest
 from hugetmpfs.mm.filemap import lock_page, unlock_page
 from hugetmpfs.mm.highmem import page_read
 from hugetmpfs.mm.mm_types import MMStruct
+from hugetmpfs.mm.page_flags import PG_active
 from hugetmpfs.mm.radix_tree import swp_to_radix_entry
 from hugetmpfs.shmem import fault, teamhole, vfs, vfs_mmap
 from hugetmpfs.shmem.fileops import WriteSource
@@ -90,7 +91,7 @@ class _Fills:
     """shmem_fill_teamholes, or (slow) nothing, counting the holes filled and the calls
     that filled none."""
 
-    def __init__(self, fast: bool, before: Callable[[Machine, ShmemInodeInfo], None] | None = None):
+    def __init__(self, fast: bool, before: Callable[[Machine, int, int], None] | None = None):
         self.fast = fast
         self.holes = 0
         self.declined = 0
@@ -100,7 +101,7 @@ class _Fills:
     def __call__(self, m: Machine, inode: ShmemInodeInfo, head: int, i: int) -> int:
         if self.before is not None and i > 0 and head not in self.teams:
             self.teams.add(head)
-            self.before(m, inode)
+            self.before(m, head, i)
         done = teamhole.shmem_fill_teamholes(m, inode, head, i) if self.fast else i
         self.holes += done - i
         self.declined += done == i
@@ -209,18 +210,25 @@ def test_contended_holes_are_filled_as_getpage_fills_them(
 HELD = ["tree_lock", "lru_lock", "info_lock", "hole_lock", "none"]
 
 
-def _unrecalced(m: Machine, inode: ShmemInodeInfo) -> None:
-    inode.alloced += 1
+def _unrecalced(m: Machine, head: int, i: int) -> None:
+    m.mappings[m.mapping[head]].host.alloced += 1
 
 
-def _timer_due(m: Machine, inode: ShmemInodeInfo) -> None:
+def _marked_holes(m: Machine, head: int, i: int) -> None:
+    """Holes not fresh: one PG_active (as lru_cache_add_anon clears), one with a stale
+    locker (as lock_page replaces and unlock_page forgets)."""
+    m.flags[head + i + 1] |= PG_active
+    m.page_lockers[head + i + 2] = m.engine.current
+
+
+def _timer_due(m: Machine, head: int, i: int) -> None:
     engine = m.engine
     log = engine.point_log
     assert log is not None
     engine.call_later(0, lambda: log.append((engine.steps, -1, "timer fired")))
 
 
-_BEFORE_FILL = {"unrecalced": _unrecalced, "timer": _timer_due}
+_BEFORE_FILL = {"unrecalced": _unrecalced, "timer": _timer_due, "marked": _marked_holes}
 
 
 def _declining(
@@ -231,7 +239,8 @@ def _declining(
     pagevec holds a page whose only reference is the pagevec's), ``full`` (the mount is
     full in the middle of a team), ``plain``; or, just before a fill: ``unrecalced`` (the
     inode counts a page that left the cache unrecorded, as a punch preempted before its
-    shmem_recalc_inode leaves it), ``timer`` (a timer is due now: the next point decides)."""
+    shmem_recalc_inode leaves it), ``timer`` (a timer is due now: the next point decides),
+    ``marked`` (holes not fresh: see _marked_holes)."""
     fills = _Fills(fast, _BEFORE_FILL.get(case))
     monkeypatch.setattr(fault, "shmem_fill_teamholes", fills)
     config = MachineConfig(ram=64 * MiB, hpage_nr=hpage_nr, cpus=2)
@@ -284,7 +293,7 @@ def _declining(
 
 @pytest.mark.parametrize("hpage_nr", [8, 64])
 @pytest.mark.parametrize("held", HELD)
-@pytest.mark.parametrize("case", ["plain", "pvec", "full", "unrecalced", "timer"])
+@pytest.mark.parametrize("case", ["plain", "pvec", "full", "unrecalced", "timer", "marked"])
 def test_holes_under_contention_are_filled_as_getpage_fills_them(
     monkeypatch: pytest.MonkeyPatch, hpage_nr: int, held: str, case: str
 ) -> None:
