@@ -39,6 +39,7 @@ from hugetmpfs.shmem.recovery import populate_bumps
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hugetmpfs.check.census import Census
     from hugetmpfs.check.core import Context
 
 PTL = frozenset({"pte_lock", "pmd_lock"})
@@ -377,6 +378,35 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
         else:
             r.expect(f"{name} vs recount", want, got)
     return r.result()
+
+
+def team_heads(self: Census) -> np.ndarray:
+    """pfns of live team heads (patch 04/31): PageTeam, aligned pfn and index, mapped."""
+    nr = self.m.HPAGE_PMD_NR
+    pfns = np.arange(self.n)
+    live = (
+        ((self.flags & PG_team) != 0)
+        & (pfns % nr == 0)
+        & (self.index % nr == 0)
+        & (self.mapping != 0)
+    )
+    return np.flatnonzero(live)
+
+
+def page_kind(self: Census) -> np.ndarray:
+    """Per frame: 0 no mapping, 1 file, 2 anon, 3 a bad mapping id."""
+    ids = self.mapping
+    bad = (ids < 0) | (ids >= len(self.kinds))
+    out = np.full(self.n, 3, dtype=np.int8)
+    out[~bad] = self.kinds[ids[~bad]]
+    return out
+
+
+#: census part -> its original computation
+ORIGINAL_PARTS: dict[str, Callable[[Census], np.ndarray]] = {
+    "team_heads": team_heads,
+    "page_kind": page_kind,
+}
 
 
 #: invariant name -> its original function

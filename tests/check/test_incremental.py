@@ -20,8 +20,9 @@ import random
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
-from reference_checks import ORIGINALS
+from reference_checks import ORIGINAL_PARTS, ORIGINALS
 
 import hugetmpfs.explore.runner as runner
 import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
@@ -97,6 +98,10 @@ class Twin:
                 if fast != full:
                     self.mismatches.append(f"step {engine.steps} ({point}): {fast} != {full}")
             ctx = Context(m, at_rest, held)
+            for name, part in ORIGINAL_PARTS.items():
+                new_part, old_part = getattr(ctx.census, name), part(Census(m))
+                if new_part.dtype != old_part.dtype or not np.array_equal(new_part, old_part):
+                    self.mismatches.append(f"step {engine.steps} census {name} differs")
             for name, original in ORIGINALS.items():
                 if INVARIANTS[name].applies(ctx):
                     new, old = INVARIANTS[name].fn(ctx), original(Context(m, at_rest, held))
@@ -229,6 +234,11 @@ def test_rewritten_checks_equal_their_originals_on_corrupted_states(
                 full = run_checks(invariants, Context(m, at_rest, held), False)
                 if fast != full:
                     mismatches.append(f"step {engine.steps}: {fast} != {full}")
+                census = Census(m)
+                for part_name, part in ORIGINAL_PARTS.items():
+                    new_part, old_part = getattr(census, part_name), part(Census(m))
+                    if new_part.dtype != old_part.dtype or not np.array_equal(new_part, old_part):
+                        mismatches.append(f"step {engine.steps} census {part_name} differs")
                 for inv_name, original in ORIGINALS.items():
                     new = INVARIANTS[inv_name].fn(Context(m, at_rest, held))
                     old = original(Context(m, at_rest, held))

@@ -187,6 +187,8 @@ class Census:
     def page_kind(self) -> np.ndarray:
         """Per frame: 0 no mapping, 1 file, 2 anon, 3 a bad mapping id."""
         ids = self.mapping
+        if self.n and ids.min() >= 0 and ids.max() < len(self.kinds):  # no bad id: the usual
+            return self.kinds[ids]
         bad = (ids < 0) | (ids >= len(self.kinds))
         out = np.full(self.n, 3, dtype=np.int8)
         out[~bad] = self.kinds[ids[~bad]]
@@ -346,15 +348,13 @@ class Census:
     @cached_property
     def team_heads(self) -> np.ndarray:
         """pfns of live team heads (patch 04/31): PageTeam, aligned pfn and index, mapped."""
-        nr = self.m.HPAGE_PMD_NR
-        pfns = np.arange(self.n)
-        live = (
-            ((self.flags & PG_team) != 0)
-            & (pfns % nr == 0)
-            & (self.index % nr == 0)
-            & (self.mapping != 0)
-        )
-        return np.flatnonzero(live)
+        m, nr = self.m, self.m.HPAGE_PMD_NR
+        heads = [
+            pfn
+            for pfn in np.flatnonzero(self.flags & PG_team).tolist()  # team pages: few
+            if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
+        ]
+        return np.array(heads, dtype=np.intp)
 
     @cached_property
     def uncached_file_pages(self) -> np.ndarray:
