@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from reference_checks import ORIGINAL_PARTS, ORIGINALS
+from reference_checks import ORIGINAL_HELPERS, ORIGINAL_PARTS, ORIGINALS
 
 import hugetmpfs.explore.runner as runner
 import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
@@ -102,6 +102,9 @@ class Twin:
                 new_part, old_part = getattr(ctx.census, name), part(Census(m))
                 if new_part.dtype != old_part.dtype or not np.array_equal(new_part, old_part):
                     self.mismatches.append(f"step {engine.steps} census {name} differs")
+            for name, (new_helper, old_helper) in ORIGINAL_HELPERS.items():
+                if new_helper(ctx) != old_helper(Context(m, at_rest, held)):
+                    self.mismatches.append(f"step {engine.steps} {name} differs")
             for name, original in ORIGINALS.items():
                 if INVARIANTS[name].applies(ctx):
                     new, old = INVARIANTS[name].fn(ctx), original(Context(m, at_rest, held))
@@ -239,6 +242,10 @@ def test_rewritten_checks_equal_their_originals_on_corrupted_states(
                     new_part, old_part = getattr(census, part_name), part(Census(m))
                     if new_part.dtype != old_part.dtype or not np.array_equal(new_part, old_part):
                         mismatches.append(f"step {engine.steps} census {part_name} differs")
+                for helper, (new_helper, old_helper) in ORIGINAL_HELPERS.items():
+                    ctx = Context(m, at_rest, held)
+                    if new_helper(ctx) != old_helper(Context(m, at_rest, held)):
+                        mismatches.append(f"step {engine.steps} {helper} differs")
                 for inv_name, original in ORIGINALS.items():
                     new = INVARIANTS[inv_name].fn(Context(m, at_rest, held))
                     old = original(Context(m, at_rest, held))

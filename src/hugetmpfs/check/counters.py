@@ -134,17 +134,7 @@ RECOUNT_LOCKS = frozenset().union(*(locks for _, locks, _, _ in RECOUNTS.values(
     cost="census (cache, tables) + O(frames) numpy",
     reads=(
         "zone",
-        "cache",
-        PG_swapbacked,
-        PG_swapcache,
-        PG_mlocked,
-        PG_team,
-        "mapcount",
-        "page_kind",
-        "hog_count",
-        "team_heads",
-        "private",
-        "tables",
+        "vmstat_recounts",  # the census part RECOUNTS' recounts are kept in
         "recovery",
         "at_rest",
         *(f"held:{lock}" for lock in sorted(RECOUNT_LOCKS)),

@@ -409,14 +409,23 @@ class Tracker:
         # reads restricted to some frames: rerun only if a changed frame is among them
         # (the census is current by now; a support that changed has unsettled its readers)
         for part, x in self.deltas.items():
+            frames_by_bits: dict[int, np.ndarray] = {}
+            touched: dict[tuple[int, str], bool] = {}
             for i, support, bits in self.restricted.get(part, ()):
                 if not settled[i]:
                     continue
                 if x is None:
                     settled[i] = False
                     continue
-                frames = (x if bits == ALL_FLAGS else x & bits).nonzero()[0]
-                if len(frames) and self._support(support)[frames].any():
+                hit = touched.get((bits, support))
+                if hit is None:
+                    frames = frames_by_bits.get(bits)
+                    if frames is None:
+                        frames = (x if bits == ALL_FLAGS else x & bits).nonzero()[0]
+                        frames_by_bits[bits] = frames
+                    hit = bool(len(frames)) and bool(self._support(support)[frames].any())
+                    touched[bits, support] = hit
+                if hit:
                     settled[i] = False
 
     def run(self, ctx: Context, first_only: bool) -> list[Violation]:

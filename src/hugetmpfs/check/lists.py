@@ -40,6 +40,7 @@ from hugetmpfs.mm.swap import (
 from hugetmpfs.mm.vmstat import NR_FREE_PAGES, NR_INACTIVE_ANON
 
 if TYPE_CHECKING:
+    from hugetmpfs.check.census import Census
     from hugetmpfs.check.core import Context
     from hugetmpfs.mm.machine import MemMachine
 
@@ -47,6 +48,28 @@ LRU_LOCK = ("lru_lock",)
 
 
 # -- the allocator ------------------------------------------------------------------------
+
+
+def free_blocks_consistent(ctx: Context, r: Report) -> None:
+    """buddy_free_lists_consistent up to PG_buddy on non-heads: the lists, each block's
+    head, merging, nr_free, and nothing in use inside a block."""
+    m, c = ctx.m, ctx.census
+    b = c.buddy
+    for problem in b.problems:
+        r.add(problem)
+    for order in range(MAX_ORDER):
+        if len(b.blocks[order]) != m.nr_free[order]:
+            r.expect(f"nr_free[{order}]", len(b.blocks[order]), m.nr_free[order])
+        free_heads = set(b.blocks[order])
+        for page in b.blocks[order]:
+            if not m.flags[page] & PG_buddy or m.private[page] != order:
+                r.add(f"order {order} free block lacks PG_buddy/order: " + m.dump_page(page))
+            buddy = page ^ (1 << order)
+            if order < MAX_ORDER - 1 and buddy in free_heads and page < buddy:
+                r.add(f"order {order}: buddies {page} and {buddy} both free, not merged")
+    in_use = (c.refcount != 0) | (c.mapcount != -1) | (c.mapping != 0)
+    for page in np.flatnonzero((b.cover > 0) & in_use)[:4]:
+        r.add("frame in a free block is in use: " + m.dump_page(int(page)))
 
 
 @invariant(
@@ -67,21 +90,7 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     m, c = ctx.m, ctx.census
     r = Report("buddy_free_lists_consistent")
     b = c.buddy
-    for problem in b.problems:
-        r.add(problem)
-    for order in range(MAX_ORDER):
-        if len(b.blocks[order]) != m.nr_free[order]:
-            r.expect(f"nr_free[{order}]", len(b.blocks[order]), m.nr_free[order])
-        free_heads = set(b.blocks[order])
-        for page in b.blocks[order]:
-            if not m.flags[page] & PG_buddy or m.private[page] != order:
-                r.add(f"order {order} free block lacks PG_buddy/order: " + m.dump_page(page))
-            buddy = page ^ (1 << order)
-            if order < MAX_ORDER - 1 and buddy in free_heads and page < buddy:
-                r.add(f"order {order}: buddies {page} and {buddy} both free, not merged")
-    in_use = (c.refcount != 0) | (c.mapcount != -1) | (c.mapping != 0)
-    for page in np.flatnonzero((b.cover > 0) & in_use)[:4]:
-        r.add("frame in a free block is in use: " + m.dump_page(int(page)))
+    free_blocks_consistent(ctx, r)
     heads = {page for order_blocks in b.blocks for page in order_blocks}
     marked = np.flatnonzero(c.flags & PG_buddy).tolist()  # ascending, as few as the blocks
     for page in [page for page in marked if page not in heads][:16]:
@@ -141,6 +150,19 @@ def nr_free_pages_matches(ctx: Context) -> list[Violation]:
     return r.result()
 
 
+def page_uses(c: Census) -> dict[str, np.ndarray]:
+    """Per frame, its uses that a free frame must not have."""
+    t = c.tables
+    return {
+        "in a page cache": c.cache.count,
+        "on an LRU list": c.lru.list_of >= 0,
+        "in a pagevec": c.pvec_count,
+        "mapped by a pte": t.pte_count,
+        "mapped by a huge pmd": t.pmd_count,
+        "a pte table": t.table_frames,
+    }
+
+
 @invariant(
     when=STEP,
     cost="census (cache, LRU, pagevecs, tables) + O(frames) numpy",
@@ -151,17 +173,8 @@ def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     page table, and is mapped by no pte or huge pmd (I17: no mapped page is freed)."""
     m, c = ctx.m, ctx.census
     r = Report("free_pages_unreferenced")
-    t = c.tables
-    uses = {
-        "in a page cache": c.cache.count,
-        "on an LRU list": c.lru.list_of >= 0,
-        "in a pagevec": c.pvec_count,
-        "mapped by a pte": t.pte_count,
-        "mapped by a huge pmd": t.pmd_count,
-        "a pte table": t.table_frames,
-    }
     free = c.free
-    for what, use in uses.items():  # counts (≥ 0) or flags: the used frames are few
+    for what, use in page_uses(c).items():  # counts (≥ 0) or flags: the used frames are few
         for page in [page for page in np.flatnonzero(use).tolist() if free[page]][:4]:
             r.add(f"free page {what}: " + m.dump_page(page))
     return r.result()
