@@ -33,6 +33,12 @@ enough for every step of a long workload.
   operations.  Only the caller knows that last part: :func:`check_machine` assumes its
   caller is between operations (the trace runner's ``check`` op is), while the step hook
   knows the running actor is inside one, except at the points in *rest_points*.
+
+**Incrementally.**  The step hook does not recount what did not change: it keeps exact
+copies of the state the checks read and reruns a check only when something it ``reads``
+(check/core.py) changed since it last found nothing (check/incremental.py), with the same
+results as rerunning them all (tests/check/test_incremental.py compares the two at every
+step).  :func:`check_machine` always recounts from scratch.
 """
 
 from __future__ import annotations
