@@ -85,12 +85,18 @@ class _Walker:
     place, and immutable values (frozen dataclasses of primitives, such as lock classes) are
     encoded once per object and then reused."""
 
-    def __init__(self, arrays: dict[int, tuple[Any, bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        arrays: dict[int, tuple[Any, bytes, bytes]] | None = None,
+        leaves: dict[int, tuple[Any, Any, Any]] | None = None,
+    ) -> None:
         self.out: list[Any] = []
         self.memo: dict[int, int] = {}
         # id -> (array, its bytes, their digest) at the previous fingerprint: most arrays
         # do not change between two choices, and comparing bytes is cheaper than hashing
         self.arrays = {} if arrays is None else arrays
+        # id -> (object, a copy of its fields or items, its encoding), for leaves
+        self.leaves: dict[int, tuple[Any, Any, Any]] = {} if leaves is None else leaves
 
     def walk(self, obj: Any) -> None:
         t = type(obj)
@@ -110,6 +116,16 @@ class _Walker:
 
     def _sequence(self, obj: list[Any] | tuple[Any, ...]) -> None:
         out = self.out
+        if len(obj) >= _LEAF_LIST:  # a long list of primitives unchanged: as before
+            leaf = self.leaves.get(id(obj))
+            if leaf is not None and leaf[0] is obj and leaf[1] == obj:
+                out.append(leaf[2])
+                return
+            if all(type(x) in _PRIMITIVE for x in obj):
+                token = (type(obj).__name__, len(obj), *obj)
+                self.leaves[id(obj)] = (obj, tuple(obj) if type(obj) is list else obj, token)
+                out.append(token)
+                return
         out.append((type(obj).__name__, len(obj)))
         for x in obj:
             if type(x) in _PRIMITIVE:
@@ -227,12 +243,25 @@ class _Walker:
     def _instance(self, obj: Any) -> None:
         out = self.out
         t = type(obj)
-        out.append(("o", t.__module__, t.__qualname__))
         d = getattr(obj, "__dict__", None)
+        slots = _slots(t)
+        if d is not None and not slots:
+            # A leaf (every field a primitive or a plain function) whose fields are equal to
+            # those at the previous fingerprint has the same encoding: reuse it.
+            leaf = self.leaves.get(id(obj))
+            if leaf is not None and leaf[0] is obj and leaf[1] == d:
+                out.append(leaf[2])
+                return
+            if all(type(v) in _PRIMITIVE or _plain_function(v) for v in d.values()):
+                token = ("O", t.__module__, t.__qualname__, *_leaf_items(d))
+                self.leaves[id(obj)] = (obj, dict(d), token)
+                out.append(token)
+                return
+        out.append(("o", t.__module__, t.__qualname__))
         if d is not None:
             out.append(len(d))
             self._items(d)
-        for name in _slots(t):
+        for name in slots:
             v = getattr(obj, name, _UNSET)
             if type(v) in _PRIMITIVE:
                 out.append(v)
@@ -309,6 +338,22 @@ def _handler(t: type) -> _Handler:
     return w._instance
 
 
+_LEAF_LIST = 8  # lists at least this long are cached as leaves when all primitive
+
+
+def _plain_function(v: Any) -> bool:
+    """A function encoded by its name alone (no closure, no defaults): equal means same."""
+    return type(v) is types.FunctionType and v.__closure__ is None and not v.__defaults__
+
+
+def _leaf_items(d: dict[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for k, v in d.items():
+        out.append(k)
+        out.append(v if type(v) in _PRIMITIVE else ("f", v.__module__, v.__qualname__))
+    return out
+
+
 _SLOTS: dict[type, tuple[str, ...]] = {}  # each class's slot names, all bases included
 
 
@@ -372,6 +417,7 @@ class Fingerprinter:
         self.cursor = 0
         self.history: dict[int, bytes] = {}  # actor id -> running hash of its points
         self.arrays: dict[int, tuple[Any, bytes, bytes]] = {}
+        self.leaves: dict[int, tuple[Any, Any, Any]] = {}
 
     def _histories(self) -> tuple[tuple[int, bytes], ...]:
         log = self.engine.point_log
@@ -387,7 +433,7 @@ class Fingerprinter:
         return tuple(sorted(hist.items()))
 
     def __call__(self) -> bytes:
-        w = _Walker(self.arrays)
+        w = _Walker(self.arrays, self.leaves)
         w.walk(self.root)
         w.walk(self.engine)  # if the root does not reach it
         w.out.append(self._histories())
