@@ -140,3 +140,13 @@ def test_the_cli_reports_states_and_takes_no_prune(tmp_path: object) -> None:
     assert isinstance(pruned["executions"], int)
     assert isinstance(full["executions"], int)
     assert pruned["executions"] < full["executions"]
+
+
+def test_workers_leave_dfs_counts_unchanged() -> None:
+    opts = ExploreOptions("dfs", 20_000, bound=2)
+    serial, forked = explore(TRYLOCK, opts), explore(TRYLOCK, opts, workers=2)
+    assert (serial.executions, serial.states, serial.pruned) == (
+        forked.executions,
+        forked.states,
+        forked.pruned,
+    )
