@@ -28,6 +28,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "c": ("bench_punch.py", [], ["--mib", "16"]),
     "d": ("bench_memory_per_frame.py", [], ["--ram-gib", "1", "--fill-gib", "0.9"]),
     "e": ("bench_fault_touch.py", ["--huge", "always"], ["--mib", "64", "--huge", "always"]),
+    "f": ("bench_recovery.py", [], ["--mib", "16"]),
 }
 
 
@@ -63,6 +64,10 @@ def _x(ratio: float | None) -> str:
     return f"{ratio:5.1f}x" if ratio is not None else f"{'n/a':>6s}"
 
 
+def _limit(target: float | None) -> str:
+    return f"<= {target:g}x" if target is not None else "(report)"
+
+
 def _io_rows(r: dict[str, Any]) -> list[str]:
     kernel, ops, anchor, rows = r["kernel"]["seconds"], r["ops"], r["anchor_us_per_op"], []
     k = f"{kernel:8.3f} {kernel / ops * 1e6:6.2f}" if kernel else f"{'n/a':>8s} {'':6s}"
@@ -72,7 +77,7 @@ def _io_rows(r: dict[str, Any]) -> list[str]:
         rows.append(
             f"{'(' + r['key'] + ') ' + r['name']:20s} {way:10s} {fig['seconds']:8.3f} {us:7.2f} "
             f"{k} {_x(ratio)} {_x(r['cpu_ratios'][way])} {_x(us / anchor if anchor else None)}  "
-            f"<= {r['target_ratio']:g}x {verdict(ratio, r['target_ratio'])}"
+            f"{_limit(r['target_ratio'])} {verdict(ratio, r['target_ratio'])}"
         )
     return rows
 

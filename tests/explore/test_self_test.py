@@ -41,5 +41,7 @@ def test_the_self_test_catches_every_guard_and_is_clean_with_them_on() -> None:
         "recovery-v24-head-migrated",
         "recovery-v24-head-leak",
         "recovery-head-hole",
+        "recovery-v24-fault-vs-unteamed",
+        "recovery-v29-fault-spins-on-prepared-slot",
     ):
         assert unguarded[name], name

@@ -164,21 +164,34 @@ def test_a_locked_page_is_not_waited_for_in_async_mode() -> None:
     assert check_machine(m) == []
 
 
-def test_a_team_page_is_refused_with_ebusy() -> None:
+def test_a_team_page_is_refused_with_ebusy_and_leaves_the_list() -> None:
+    """Patch 05/31: the refusal comes after the new page is allocated and goes out the
+    way any final failure does: the page back to its LRU, off the list, the new page
+    given back; a later pass neither retries it nor counts it again."""
     task = huge_task()
-    fd = file_with(task, "f", [0, 1])
+    fd = file_with(task, "f", [0, 1, 2])
     m = task.m
-    page = page_at(task, fd, 1)
+    page, other = page_at(task, fd, 1), page_at(task, fd, 2)
+    given: list[int] = []
+
+    def alloc(m: Machine, page: int, private: object) -> int | None:
+        new = _alloc(m, page, private)
+        given.append(new)  # type: ignore[arg-type]
+        return new
+
     assert m.flags[page] & PG_team
+    assert m.flags[other] & PG_team
     pages = _isolate(task, page)
-    rc = unmap_and_move(m, _alloc, None, None, page, False, MIGRATE_SYNC, MR_SHMEM_HUGEHOLE, pages)
+    rc = unmap_and_move(m, alloc, None, None, page, False, MIGRATE_SYNC, MR_SHMEM_HUGEHOLE, pages)
     assert rc == -EBUSY
-    assert pages == [page], "a team page refused before any work stays on the list"
+    assert pages == [], "-EBUSY is final: the page leaves the list"
+    assert m.refcount[given[0]] == 0, "the new page went back"
+    pages = _isolate(task, other)
     assert migrate_pages(m, pages, _alloc, None, None, MIGRATE_SYNC, MR_SHMEM_HUGEHOLE) == 1
-    assert pages == [page], "-EBUSY is final, not retried: the caller puts it back"
-    putback_movable_pages(m, pages)
+    assert pages == []
     lru_add_drain_all(m)
     assert page_at(task, fd, 1) == page
+    assert page_at(task, fd, 2) == other
     assert check_machine(m) == []
 
 

@@ -59,7 +59,7 @@ def test_r8_a_mapped_page_read_from_swap_is_counted_on_v29() -> None:
 def test_v24_a_fault_maps_a_team_with_migrated_slots_not_yet_enteamed() -> None:
     sc = REGISTRY["recovery-v24-fault-vs-unteamed"]
     assert sc.guard is None
-    result = assert_explore_finds(sc, "invariant", strategy="dfs", bound=1, schedules=20)
+    result = assert_explore_finds(sc, "invariant", strategy="dfs", bound=2, schedules=60)
     assert result.found is not None
     assert result.found.finding is not None
     assert "checked_teams_are_populated" in result.found.finding.message
@@ -68,3 +68,23 @@ def test_v24_a_fault_maps_a_team_with_migrated_slots_not_yet_enteamed() -> None:
 def test_v29_enteams_as_it_migrates_so_the_fault_finds_no_such_slot() -> None:
     sc = REGISTRY["recovery-v24-fault-vs-unteamed"]
     assert_explores_clean(sc, strategy="dfs", bound=2, schedules=50, variant="v29")
+
+
+def test_v29_a_write_repeats_on_a_prepared_slot_until_populate_gives_up() -> None:
+    """R26: the RETRY spin is shown with every guard on, nothing is lost (the end check
+    reads the file back first), and it replays."""
+    sc = REGISTRY["recovery-v29-fault-spins-on-prepared-slot"]
+    assert sc.guard is None
+    result = assert_explore_finds(
+        sc, "oracle", strategy="dfs", bound=2, schedules=20, variant="v29"
+    )
+    assert result.found is not None
+    assert result.found.finding is not None
+    details = result.found.finding.details
+    assert details["problems"] == [result.found.finding.message]
+    assert result.found.finding.message.startswith("R26: the write's shmem_getpage_gfp repeated")
+
+
+def test_v24_answers_small_for_a_prepared_slot_so_nothing_spins() -> None:
+    sc = REGISTRY["recovery-v29-fault-spins-on-prepared-slot"]
+    assert_explores_clean(sc, strategy="dfs", bound=2, schedules=60, variant="v24")

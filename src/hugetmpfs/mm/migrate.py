@@ -197,13 +197,16 @@ def unmap_and_move(
 
     Models: mm/migrate.c unmap_and_move (v4.6-rc2; patch 05/31's PageTeam refusal).
     """
-    # patch 05/31: a team page is not migrated (only the shrinker migrates team pages, and it
-    # clears PageTeam first); -EBUSY is final, so it is not retried ten times.
-    if m.flags[page] & PG_team:
-        return -EBUSY
     newpage = get_new_page(m, page, private)
     if newpage is None:
         return -ENOMEM  # the page stays on the list
+    # patch 05/31: a team page is not migrated (only the shrinker migrates team pages, and it
+    # clears PageTeam first).  -EBUSY is final: the page goes back to its LRU, off the list,
+    # so that later passes neither retry it nor count it failed again.
+    if m.flags[page] & PG_team:
+        _page_done(m, page, pages, freed=False)
+        _newpage_unused(m, newpage, put_new_page, private)
+        return -EBUSY
     if m.refcount[page] == 1:
         # Only the isolation holds the page: it was freed (truncated) meanwhile.
         m.flags[page] &= ~(PG_active | PG_unevictable)

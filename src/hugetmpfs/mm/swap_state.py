@@ -88,7 +88,7 @@ def __read_swap_cache_async(m: MemMachine, entry: int, gfp: int) -> tuple[int | 
         err = swapcache_prepare(m, entry)
         if err == -EEXIST:
             put_page(m, page)  # raced with another reader: go find its page
-            m.engine.point("read_swap_cache_async:raced")
+            m.engine.yield_point("read_swap_cache_async:raced")
             continue
         if err:
             put_page(m, page)  # the slot was freed: nothing to read

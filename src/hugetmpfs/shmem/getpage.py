@@ -178,6 +178,10 @@ def shmem_getpage_gfp(
                 shmem_recalc_inode(m, inode)
             continue
         if error == -EEXIST:
+            # The extent changed under us (a team made or disbanded, a slot raced):
+            # repeat.  It can take several rounds while another CPU finishes what it is
+            # doing to the extent (R26), so the retry lets the others run first.
+            m.engine.yield_point("shmem_getpage_gfp:repeat")
             continue
         return error, page
 

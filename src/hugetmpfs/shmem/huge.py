@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hugetmpfs.mm.filemap import __set_page_locked, lock_page, unlock_page
 from hugetmpfs.mm.mm_types import VM_HUGEPAGE, VM_NOHUGEPAGE
 from hugetmpfs.mm.page_alloc import alloc_pages, split_page
-from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
+from hugetmpfs.mm.page_flags import PG_swapbacked, PG_swapcache, PG_team
 from hugetmpfs.mm.page_ref import get_page
 from hugetmpfs.mm.swap import put_page
 from hugetmpfs.shmem.gfp import shmem_huge_gfp
@@ -101,6 +101,11 @@ def shmem_alloc_page(
                 m.flags[page] & PG_swapbacked or not m.flags[head] & PG_team
             ):
                 if m.variant == "v29":
+                    if m.flags[page] & PG_swapcache and not m.mapping[page]:
+                        # R26 (unguarded): a slot recovery's swapin pre-pass prepared,
+                        # whose entry has gone since; this fault repeats until populate
+                        # reaches the slot and gives the team up.
+                        m.engine.point("recovery/R26:retry_prepared_slot")
                     return page, SHMEM_RETRY_HUGE_PAGE, None  # -EEXIST: retry from the top
                 unlock_page(m, page)  # V24: patch 24 fell back to a small page here
                 put_page(m, page)

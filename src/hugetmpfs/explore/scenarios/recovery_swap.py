@@ -182,7 +182,7 @@ def recovery_swapin_mapped(m: Machine) -> object:
     "recovery-v24-fault-vs-unteamed",
     guard=None,
     **SWAP_SIDE,
-    find=Budget("dfs", 20, 1),
+    find=Budget("dfs", 60, 2),  # first at execution 26 (97 at bound 1)
 )
 def recovery_v24_fault_vs_unteamed(m: Machine) -> object:
     """(unguarded, v24, found by the model): a fault on a member of the team being
@@ -220,3 +220,39 @@ def recovery_vs_write_pagevec(m: Machine) -> object:
     )
     queue_work(m, task, fd)
     return recovered(task, fd, reads_back(task, fd, lambda i: NEW if i == 2 else 0x61 + i))
+
+
+R26_POINT = "recovery/R26:retry_prepared_slot"
+
+
+@scenario(
+    "recovery-v29-fault-spins-on-prepared-slot",
+    guard=None,
+    **SWAP_SIDE,
+    variant="v29",
+    find=Budget("dfs", 60, 2),
+)
+def recovery_v29_fault_spins_on_prepared_slot(m: Machine) -> object:
+    """R26 (unguarded, v29): the pre-pass reads page 5 into its slot; page 5 is punched (its
+    entry freed, the slot left in the swap cache) and written again after the head is
+    exposed: the write's lookup offers the prepared slot, which is SwapBacked, so
+    shmem_alloc_page answers RETRY and shmem_getpage_gfp repeats, round after round, until
+    populate reaches index 5, finds its entry gone and disbands the team.  Bounded by one
+    populate pass: nothing is lost, the end check reports the spin.  v24 answers SMALL for
+    a SwapBacked slot instead (recovery/R2's structure)."""
+    task, fd, _ = swapped_extent(m, [5])
+    queue_work(m, task, fd)
+    m.engine.spawn(punch_and_write, task, fd, 5, name="punch+write", cpu=1)
+    data = reads_written(task, fd, 5)
+
+    def check(m: Machine) -> list[str]:
+        spins = sum(1 for _, _, name in m.engine.point_log or () if name == R26_POINT)
+        problems = data(m)
+        if spins:
+            problems.append(
+                f"R26: the write's shmem_getpage_gfp repeated {spins} time(s) on the "
+                "swap-prepared slot of a punched entry, until populate gave the team up"
+            )
+        return problems
+
+    return check
