@@ -41,7 +41,7 @@ page_caches    every address_space: its radix tree (slots, tags, counts), nrpage
 mm             every mm: VMAs (bounds, flags, file and its mapping), pmds, page tables
                (ptes, nr_present, frame), huge pmds and deposited tables, nr_ptes, rss
 files          mounts (limits, used blocks, names, inodes and their counters, lock
-               state, shrink-list mark) and the shrink list
+               state, shrink-list mark) and the shrink list (its inodes likewise)
 swap           the swap cache and the swap device's map and counters
 hog            the pressure hog's pages
 recovery       the recovery list (each work, its bumped page, migrated head, exiting)
@@ -196,14 +196,13 @@ def _files(m: Any) -> tuple[Any, ...]:
             sb,
             sb.max_blocks,
             sb.used_blocks,
-            tuple(sb.names.items()),
-            tuple(sb.s_inodes.items()),
-            tuple(map(_inode, sb.s_inodes.values())),
+            tuple((name, _inode(inode)) for name, inode in sb.names.items()),
+            tuple((ino, _inode(inode)) for ino, inode in sb.s_inodes.items()),
         )
         for sb in getattr(m, "mounts", ())
     )
     shrinklist = getattr(m, "shrinklist", None)
-    return (mounts, None if shrinklist is None else tuple(shrinklist))
+    return (mounts, None if shrinklist is None else tuple(map(_inode, shrinklist)))
 
 
 def _swap(m: Any) -> tuple[Any, ...]:
@@ -303,12 +302,7 @@ class Tracker:
     def __init__(self, m: MemMachine, invariants: list[Invariant]) -> None:
         self.m = m
         self.invariants = invariants
-        self.census = Census(m)
-        self.arrays = [
-            (part, name, getattr(m, name)) for part, names in ARRAY_PARTS.items() for name in names
-        ]
-        self.copies: dict[str, Any] = {}
-        self.settled = [False] * len(invariants)
+        self.start_afresh()
         expanded = [expand(inv.reads, inv.flag_bits) for inv in invariants]
         self.inv_reads = [(parts, bits) for parts, bits, _ in expanded]
         self.census_reads = {
@@ -336,20 +330,33 @@ class Tracker:
         # (at_rest, held) -> the checks that apply (Invariant.applies reads only these)
         self.applicable: dict[tuple[bool, frozenset[str]], list[int]] = {}
 
+    def start_afresh(self) -> None:
+        """No copies, no census kept, no check settled: the next round recounts all."""
+        m = self.m
+        self.census = Census(m)
+        self.arrays = [
+            (part, name, getattr(m, name)) for part, names in ARRAY_PARTS.items() for name in names
+        ]
+        self.copies: dict[str, Any] = {}
+        self.settled = [False] * len(self.invariants)
+
     def _changes(self, at_rest: bool, held: frozenset[str]) -> tuple[list[str], int]:
         """Compare the machine with the copies (and keep the new ones): the parts that
         changed, and the flag bits that did.  ``self.deltas`` keeps, per changed array, what
         to find its changed frames from."""
-        m, copies, deltas = self.m, self.copies, self.deltas
+        m, deltas = self.m, self.deltas
         deltas.clear()
         changed: list[str] = []
         flag_bits = 0
         for part, name, arr in self.arrays:
+            if getattr(m, name) is not arr:  # a page array replaced (the census views too)
+                self.start_afresh()
+                return self._changes(at_rest, held)
             now = arr.tobytes()
-            before = copies.get(name)
+            before = self.copies.get(name)
             if now == before:
                 continue
-            copies[name] = now
+            self.copies[name] = now
             if before is None:  # the first look: everything is new
                 deltas[part] = None
                 flag_bits = ALL_FLAGS
@@ -362,6 +369,7 @@ class Tracker:
                     flag_bits = int(np.bitwise_or.reduce(x))
             if part != "flags" and (not changed or changed[-1] != part):
                 changed.append(part)
+        copies = self.copies
         for part, copy in OBJECT_PARTS.items():
             now = copy(m)
             if now != copies.get(part):
