@@ -76,8 +76,9 @@ def _digest(m: Machine, log: bool = True) -> str:
             continue
         tree = mapping.page_tree
         h.update(repr((mapping.nrpages, tree.count, tree.tag_count)).encode())
-        h.update(repr([(key, node.mask, node.tags) for key, node in tree.nodes.items()]).encode())
-        h.update(b"".join(node.slots.tobytes() for node in tree.nodes.values()))
+        nodes = [(key, tree.nodes[key]) for key in sorted(tree.nodes)]
+        h.update(repr([(key, node.mask, node.tags) for key, node in nodes]).encode())
+        h.update(b"".join(node.slots.tobytes() for _, node in nodes))
         host = mapping.host
         h.update(
             repr([getattr(host, a, None) for a in ("alloced", "swapped", "i_blocks")]).encode()
