@@ -210,9 +210,19 @@ def page_kind(self: Census) -> np.ndarray:
     return out
 
 
+def team_holes(self: Census) -> np.ndarray:
+    out = np.zeros(self.n, dtype=np.int64)
+    nr = self.m.HPAGE_PMD_NR
+    for head in self.team_heads:
+        span = slice(int(head), int(head) + nr)
+        out[span] = (self.cache.count[span] == 0) | ((self.flags[span] & PG_team) == 0)
+    return out
+
+
 #: census part -> its original computation
 ORIGINAL_PARTS: dict[str, Callable[[Census], np.ndarray]] = {
     "team_heads": team_heads,
+    "team_holes": team_holes,
     "page_kind": page_kind,
 }
 

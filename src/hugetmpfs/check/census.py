@@ -372,10 +372,11 @@ class Census:
         no page cache), or a page recovery placed in its slot but has not yet enteamed
         (cached, not PageTeam: its cache reference is separate; digest §1.10)."""
         out = np.zeros(self.n, dtype=np.int64)
-        nr = self.m.HPAGE_PMD_NR
-        for head in self.team_heads:
-            span = slice(int(head), int(head) + nr)
-            out[span] = (self.cache.count[span] == 0) | ((self.flags[span] & PG_team) == 0)
+        nr, count, flags = self.m.HPAGE_PMD_NR, self.cache.count, self.m.flags
+        for head in self.team_heads.tolist():  # few teams: plain Python
+            for page in range(head, min(head + nr, self.n)):
+                if not count[page] or not flags[page] & PG_team:
+                    out[page] = 1
         return out
 
     @cached_property

@@ -248,6 +248,7 @@ PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "at_rest", "held"})
 if PARTS & {name for name in CENSUS_READS if name not in ARRAY_PARTS}:
     raise AssertionError("a state part is named like a census part")
 ALL_FLAGS = -1
+FLAG_BITS = 32  # m.flags holds uint32 words
 HELD = "held:"
 
 
@@ -326,6 +327,17 @@ class Tracker:
         for name, (parts, _) in self.census_reads.items():
             for p in parts:
                 self.census_readers[p].append(name)
+        # flag bit -> checks / census parts reading it (-1: all that read any)
+        self.bit_readers = {
+            1 << b: [i for i, (_, bits) in enumerate(self.inv_reads) if bits & 1 << b]
+            for b in range(FLAG_BITS)
+        }
+        self.all_bits = [i for i, (_, bits) in enumerate(self.inv_reads) if bits]
+        self.census_bit_readers = {
+            1 << b: [name for name, (_, bits) in self.census_reads.items() if bits & 1 << b]
+            for b in range(FLAG_BITS)
+        }
+        self.census_all_bits = [name for name, (_, bits) in self.census_reads.items() if bits]
         self.deltas: dict[str, np.ndarray | None] = {}  # changed array part -> old ^ new
         # (at_rest, held) -> the checks that apply (Invariant.applies reads only these)
         self.applicable: dict[tuple[bool, frozenset[str]], list[int]] = {}
@@ -403,17 +415,17 @@ class Tracker:
         for part in changed:
             for name in self.census_readers.get(part, ()):
                 cached.pop(name, None)
-        if flag_bits:
-            for name, (_, bits) in self.census_reads.items():
-                if bits & flag_bits:
-                    cached.pop(name, None)
+        bits = flag_bits
+        while bits:  # each changed flag bit; all at once when -1 (or a bit unheard of)
+            bit = bits & -bits if bits != ALL_FLAGS else ALL_FLAGS
+            for name in self.census_bit_readers.get(bit, self.census_all_bits):
+                cached.pop(name, None)
+            for i in self.bit_readers.get(bit, self.all_bits):
+                settled[i] = False
+            bits = 0 if bit == ALL_FLAGS else bits & (bits - 1)
         for part in changed:
             for i in self.readers.get(part, ()):
                 settled[i] = False
-        if flag_bits:
-            for i, (_, bits) in enumerate(self.inv_reads):
-                if bits & flag_bits:
-                    settled[i] = False
         # reads restricted to some frames: rerun only if a changed frame is among them
         # (the census is current by now; a support that changed has unsettled its readers)
         for part, x in self.deltas.items():
