@@ -338,7 +338,8 @@ class Tracker:
             for b in range(FLAG_BITS)
         }
         self.census_all_bits = [name for name, (_, bits) in self.census_reads.items() if bits]
-        self.deltas: dict[str, np.ndarray | None] = {}  # changed array part -> old ^ new
+        # changed array part -> old ^ new (flags), (new, old, typecode) (others), None (new)
+        self.deltas: dict[str, Any] = {}
         # (at_rest, held) -> the checks that apply (Invariant.applies reads only these)
         self.applicable: dict[tuple[bool, frozenset[str]], list[int]] = {}
 
@@ -372,13 +373,14 @@ class Tracker:
             if before is None:  # the first look: everything is new
                 deltas[part] = None
                 flag_bits = ALL_FLAGS
-            else:
+            elif part == "flags":
                 x = np.frombuffer(now, dtype=arr.typecode) ^ np.frombuffer(
                     before, dtype=arr.typecode
                 )
                 deltas[part] = x
-                if part == "flags":
-                    flag_bits = int(np.bitwise_or.reduce(x))
+                flag_bits = int(np.bitwise_or.reduce(x))
+            else:  # old ^ new made when a restricted read asks (see refresh)
+                deltas[part] = (now, before, arr.typecode)
             if part != "flags" and (not changed or changed[-1] != part):
                 changed.append(part)
         copies = self.copies
@@ -428,17 +430,23 @@ class Tracker:
                 settled[i] = False
         # reads restricted to some frames: rerun only if a changed frame is among them
         # (the census is current by now; a support that changed has unsettled its readers)
-        for part, x in self.deltas.items():
+        for part, delta in self.deltas.items():
+            x = delta
             frames_by_bits: dict[int, np.ndarray] = {}
             touched: dict[tuple[int, str], bool] = {}
             for i, support, bits in self.restricted.get(part, ()):
-                if not settled[i]:
-                    continue
+                if not settled[i] or (part == "flags" and not bits & flag_bits):
+                    continue  # rerun already, or none of the bits it reads changed
                 if x is None:
                     settled[i] = False
                     continue
                 hit = touched.get((bits, support))
                 if hit is None:
+                    if isinstance(x, tuple):
+                        now, before, typecode = x
+                        x = np.frombuffer(now, dtype=typecode) ^ np.frombuffer(
+                            before, dtype=typecode
+                        )
                     frames = frames_by_bits.get(bits)
                     if frames is None:
                         frames = (x if bits == ALL_FLAGS else x & bits).nonzero()[0]
