@@ -19,28 +19,36 @@ A fingerprint is taken at a scheduling decision (``Strategy.pick``/``choose``). 
   ready times, pending timers and the running actor;
 * **the scenario's own state** reachable from each actor's function and arguments (closure
   cells, e.g. a list the actors append to and the end check reads);
-* **each actor's position**: a greenlet's suspended frame cannot be hashed, so the stand-in
-  is the sequence of preemption points the actor has passed (point names, in order, as the
-  engine logs them), kept as a running hash per actor.
+* **each actor's position**, twice over: its suspended Python frames, innermost first —
+  each frame's function, the instruction it stopped at (``f_lasti``) and its locals, walked
+  like the rest (a local that points into the machine is a back-reference; a builtin
+  iterator is what it pickles to; a generator is its own frame) — and the sequence of
+  preemption points it has passed (point names in order, from the engine's point log, as a
+  running hash per actor).  The running actor's frames are taken from the engine's frame
+  that consulted the strategy outwards.  The history keeps a state from recurring on one
+  path (so a revisit is never an ancestor) and carries the step count a livelock is
+  judged by.
 
-Not covered, and where two different states could therefore be merged: the locals of a
-suspended actor's frames (values read into variables, loop counters, return values of
-helpers) that did not change which points it passed nor anything reachable from the
-machine.  Two executions in which an actor passed the same points and the machine is
-identical, but the actor read a different value into a local that it acts on only later,
-get the same fingerprint.  The engine's step count, the schedule and the point log (the
-history of *how* the state was reached) are left out on purpose: they are what differs
-between two interleavings reaching the same state.  Sets of objects (rather than of ints or
-strings) are hashed in an order-independent way, by their members' encodings.
-
-Pruning with these fingerprints (:class:`~hugetmpfs.sim.strategy.dfs.DFSStrategy`) is
-therefore sound for every state the model does not keep in an actor's locals alone.
+Not covered, and where two different states could therefore still be merged: a frame's
+value stack (the temporaries of an expression half evaluated at the call that switched
+away, e.g. the first operand of ``a + f()`` while ``f`` runs), and builtin objects in
+locals that do not pickle (encoded by their type alone).  The model's code suspends in
+calls made as statements or assignments, where the value stack holds only the callee.
+Without the frames, two orders of a punch's steps against a fault-around that had read
+pages into its locals were merged (tests/explore/test_dfs_prune.py), so the frames are
+needed.  The engine's step count, the schedule and the point log (the history of *how*
+the state was reached) are left out on purpose: they are what differs between two
+interleavings reaching the same state.  Sets of objects (rather than of ints or strings)
+are hashed in an order-independent way, by their members' encodings; a dict whose values
+compare equal to its previous copy (``1 == True``) reuses its encoding, a corner the model's
+fields, which keep their types, do not reach.
 """
 
 from __future__ import annotations
 
 import hashlib
 import marshal
+import sys
 import types
 from array import array
 from collections import deque
@@ -62,6 +70,11 @@ except ImportError:  # pragma: no cover
 #: marshal's format 2 writes no back-references, so equal tokens give equal bytes whether or
 #: not they are the same Python objects.
 _MARSHAL = 2
+#: The engine's functions that consult the strategy: the running actor's frames are
+#: fingerprinted from the innermost of these outwards.
+_DECISION_CODES = frozenset(
+    {Engine._pick.__code__, Engine.yield_point.__code__, Engine.choose.__code__}
+)
 _PRIMITIVE = (type(None), bool, int, float, str, bytes)
 #: Engine fields that are the history of how a state was reached, or the explorer's own.
 _ENGINE_STATE = (
@@ -274,6 +287,40 @@ class _Walker:
             self.walk(getattr(a, name))
         self.walk(a.fn)
         self.walk(a.args)
+        if a.dead:
+            return
+        # where it is: its frames, innermost first (a suspended actor's from where it
+        # switched away; the running actor's from the engine's frame that asked the
+        # strategy, leaving out the strategy and whoever fingerprints)
+        frame = _decision_frame() if greenlet.getcurrent() is a else a.gr_frame
+        while frame is not None:
+            self._frame(frame)
+            frame = frame.f_back
+
+    def _frame(self, frame: types.FrameType) -> None:
+        """A frame: its function, the instruction it stopped at, and its locals."""
+        code = frame.f_code
+        out = self.out
+        out.append(("F", code.co_filename, code.co_qualname, frame.f_lasti))
+        loc = frame.f_locals
+        out.append(len(loc))
+        self._items(loc)
+
+    def _generator(self, obj: types.GeneratorType[Any, Any, Any]) -> None:
+        self.out.append(("G", obj.gi_code.co_qualname))
+        if obj.gi_frame is not None:
+            self._frame(obj.gi_frame)
+
+    def _reduced(self, obj: Any) -> None:
+        """A builtin object the walk does not know (an iterator, say): what it pickles to,
+        or only its type when it does not pickle."""
+        self.out.append(("R", type(obj).__qualname__))
+        try:
+            reduced = obj.__reduce__()
+        except Exception:
+            return
+        if isinstance(reduced, tuple):
+            self.walk(reduced[1:])
 
     def _engine(self, e: Engine) -> None:
         out = self.out
@@ -311,6 +358,7 @@ def _handler(t: type) -> _Handler:
         types.MethodType: w._method,
         types.BuiltinFunctionType: w._named,
         types.ModuleType: w._named,
+        types.GeneratorType: w._generator,
     }
     if t in exact:
         return exact[t]
@@ -334,7 +382,7 @@ def _handler(t: type) -> _Handler:
     if params is not None and params.frozen:
         return w._frozen
     if t.__module__ == "builtins" or ("__dict__" not in dir(t) and not _slots(t)):
-        raise TypeError(f"fingerprint: cannot encode a {t.__qualname__}")
+        return w._reduced
     return w._instance
 
 
@@ -352,6 +400,13 @@ def _leaf_items(d: dict[str, Any]) -> list[Any]:
         out.append(k)
         out.append(v if type(v) in _PRIMITIVE else ("f", v.__module__, v.__qualname__))
     return out
+
+
+def _decision_frame() -> types.FrameType | None:
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_code not in _DECISION_CODES:
+        frame = frame.f_back
+    return frame
 
 
 _SLOTS: dict[type, tuple[str, ...]] = {}  # each class's slot names, all bases included
