@@ -36,11 +36,10 @@ from hugetmpfs.shmem.machine import Machine, MachineConfig
 from hugetmpfs.shmem.shrinker import shmem_shrink_hugehole
 from hugetmpfs.shmem.vfs_mmap import sys_mmap, sys_munmap, sys_touch
 from hugetmpfs.sim import RandomStrategy
+from hugetmpfs.testing import SwitchAt
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-
-    from hugetmpfs.sim import Engine
+    from collections.abc import Callable
 
 
 def huge_task(strategy: object = None, guards_off: tuple[str, ...] = ()) -> vfs.Task:
@@ -199,44 +198,6 @@ def test_a_team_page_is_refused_with_ebusy_and_leaves_the_list() -> None:
 
 MAPLEN = 3 * 4096
 PAGE1 = 4096  # the offset of the page these tests migrate
-
-
-class SwitchAt:
-    """A scripted schedule: run the current actor (at first the lowest id) as long as it can;
-    at the first passage of each scripted point, switch to the named actor, which then runs
-    until it blocks or ends."""
-
-    every_point = True
-    timeless = True
-
-    def __init__(self, script: Sequence[tuple[str, str]]) -> None:
-        self.script = list(script)
-        self.engine: Engine | None = None
-        self.started = False
-
-    def new_execution(self) -> int | None:
-        if self.started:
-            return None
-        self.started = True
-        return 0
-
-    def bind(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def pick(self, runnable: Sequence[int], current: int | None, point: str) -> int:
-        assert self.engine is not None
-        if self.script and point == self.script[0][0]:
-            for aid in runnable:
-                if self.engine.actors[aid].name == self.script[0][1]:
-                    self.script.pop(0)
-                    return aid
-        return current if current in runnable else runnable[0]
-
-    def choose(self, n: int, what: str) -> int:
-        return 0
-
-    def quantum(self) -> int:
-        return 0
 
 
 def _pte(task: vfs.Task, addr: int) -> int:

@@ -5,12 +5,25 @@ scenario's budget, is tests/explore/test_self_test.py's business); the unguarded
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 import pytest
 
 import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
 from hugetmpfs.explore import REGISTRY
+from hugetmpfs.explore.runner import ExploreOptions, run_once
+from hugetmpfs.explore.scenario import Scenario
+from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH
+from hugetmpfs.explore.scenarios.recovery import NEW, _head_misplaced, reads_back
+from hugetmpfs.mm.page_flags import PG_swapbacked
+from hugetmpfs.shmem import vfs
+from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.names import GUARDS
-from hugetmpfs.testing import assert_explore_finds, assert_explores_clean
+from hugetmpfs.testing import SwitchAt, assert_explore_finds, assert_explores_clean
+
+if TYPE_CHECKING:
+    from hugetmpfs.shmem.machine import Machine
 
 GUARDED = ("recovery-vs-punch-and-write", "recovery-remap-vs-punch", "recovery-vs-eviction")
 
@@ -59,3 +72,77 @@ def test_r4b_v24_a_head_disbanded_before_it_is_counted_keeps_a_reference() -> No
     assert result.found is not None
     assert result.found.finding is not None
     assert "refcount_matches_owners" in result.found.finding.message
+
+
+# -- v24's pending head: only a page migration really moved into it ------------------------
+
+
+def _watch_head(m: Machine, seen: list[tuple[int | None, int | None, bool]]) -> None:
+    """Record, at every step, (migrated_head, filled_head, head SwapBacked) of the work."""
+
+    def hook(engine: object, point: str) -> None:
+        for r in m.recoverylist:
+            if r.exposed_team and not r.exiting:
+                swapbacked = bool(m.flags[r.page] & PG_swapbacked)
+                seen.append((r.migrated_head, r.filled_head, swapbacked))
+
+    m.engine.step_hooks.append(hook)
+
+
+def _head_rewritten(seen: list[tuple[int | None, int | None, bool]]) -> Scenario:
+    """v24: the head index's page, misplaced, is punched while migration into the head
+    slot waits to lock it, and written again: the write fills the head hole through the
+    normal path (counted at once), then migration finds its source truncated (R1)."""
+
+    def setup(m: Machine) -> object:
+        task, fd = _head_misplaced(m)
+        _watch_head(m, seen)
+
+        def punch_and_write() -> None:
+            vfs.sys_fallocate(task, fd, PUNCH, 0, PAGE)
+            vfs.sys_pwrite64(task, fd, WriteSource(1, byte=NEW), 0)
+
+        m.engine.spawn(punch_and_write, name="punch+write", cpu=1)
+        return reads_back(task, fd, lambda i: NEW if i == 0 else 0 if i == 1 else 0x61 + i)
+
+    return Scenario("recovery-v24-head-rewritten", setup, recovery=True, behaviours=("R4c-fix",))
+
+
+def test_v24_a_head_rewritten_before_migration_moves_into_it_is_not_pending() -> None:
+    """Regression (docs/recovery.md): shmem_get_recovery_page sets migrated_head before the
+    move; check/ took that head, once SwapBacked, for one migration had filled and populate
+    had yet to count, and team_usage_matches_team reported a false I7 when a write filled
+    the hole instead.  Every guard on: nothing is found, and the write's data stays."""
+    seen: list[tuple[int | None, int | None, bool]] = []
+    strategy = SwitchAt([("recovery/R1:before_lock", "punch+write")])
+    strategy.new_execution()
+    run = run_once(_head_rewritten(seen), strategy, ExploreOptions(variant="v24"))
+    assert strategy.script == [], "the punch and the write ran while migration waited"
+    assert run.finding is None, run.finding.message
+    # the window was reached: migrated_head set, the head SwapBacked by the write, no move
+    assert any(mh is not None and filled is None and sb for mh, filled, sb in seen)
+    assert all(filled is None for _, filled, _ in seen)
+
+
+def test_v24_a_head_migration_filled_is_pending_until_populate_counts_it() -> None:
+    """filled_head is set by the move into the head itself and cleared when the next pass
+    counts the head: the team completes and nothing is found."""
+    seen: list[tuple[int | None, int | None, bool]] = []
+    sc = REGISTRY["recovery-v24-head-migrated"]
+
+    def setup(m: Machine) -> object:
+        check = sc.setup(m)
+        _watch_head(m, seen)
+        return check
+
+    strategy = SwitchAt([])
+    strategy.new_execution()
+    fixed = replace(sc, setup=setup, behaviours=("R4c-fix",))
+    run = run_once(fixed, strategy, ExploreOptions(variant="v24"))
+    assert run.finding is None, run.finding.message
+    filled = [f for _, f, _ in seen]
+    assert any(f is not None for f in filled), "migration filled the head"
+    assert filled[-1] is None, "populate counted it"
+    # before the move the head was a hole: migrated_head alone does not make it pending
+    first = next(i for i, (mh, _, _) in enumerate(seen) if mh is not None)
+    assert seen[first][1] is None

@@ -220,7 +220,7 @@ def _recovery(m: Any) -> tuple[Any, ...] | None:
     recoveries = getattr(m, "recoverylist", None)
     if recoveries is None:
         return None
-    return tuple((r, r.bumped, r.migrated_head, r.exiting) for r in recoveries)
+    return tuple((r, r.bumped, r.migrated_head, r.filled_head, r.exiting) for r in recoveries)
 
 
 def _registered(m: Any) -> tuple[Any, ...]:

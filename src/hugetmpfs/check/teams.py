@@ -66,12 +66,14 @@ def _members(ctx: Context) -> dict[int, int]:
 
 def _pending_heads(ctx: Context) -> set[int]:
     """v24 heads that migration filled and populate's next pass has yet to count: their
-    pte mapping may be counted already (the restored pte found the head PageTeam)."""
+    pte mapping may be counted already (the restored pte found the head PageTeam).  Read
+    from the model's ``filled_head``, set by the move itself: v24's ``migrated_head`` is set
+    before the move, and the head may meanwhile be filled (and counted) by a write."""
     m = ctx.m
     return {
-        r.migrated_head
+        r.filled_head
         for r in getattr(m, "recoverylist", ())
-        if r.migrated_head is not None and m.flags[r.migrated_head] & PG_swapbacked
+        if r.filled_head is not None and m.flags[r.filled_head] & PG_swapbacked
     }
 
 

@@ -81,6 +81,10 @@ class MemMachine:
         # patch 29/31: migrate_page_move_mapping's call into shmem in MIGRATE_SHMEM_RECOVERY
         # mode, shmem_recovery_migrate_page(m, newpage, oldpage) -> bool (mm/migrate.py)
         self.shmem_recovery_migrate_page: Callable[[MemMachine, int, int], bool] | None = None
+        # Model only (no kernel counterpart): told of each move into a page-cache slot, as
+        # page_moved(m, newpage, oldpage) under tree_lock once the slot holds newpage; shmem
+        # keeps check/'s bookkeeping of v24 recovery's head with it (mm/migrate.py)
+        self.page_moved: Callable[[MemMachine, int, int], None] | None = None
         from hugetmpfs.mm.page_alloc import init_free_areas
         from hugetmpfs.mm.swap import init_lru
         from hugetmpfs.mm.vmscan import reclaim_pages

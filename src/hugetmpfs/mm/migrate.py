@@ -420,7 +420,8 @@ def migrate_page_move_mapping(
     In MIGRATE_SHMEM_RECOVERY mode, shmem's hook ``m.shmem_recovery_migrate_page(m,
     newpage, page)`` runs once the count is frozen: False (the team was disbanded) gives
     -ENOMEM with nothing changed; otherwise the new page, a team slot, takes no cache
-    reference, because its base reference becomes that (patch 29/31).
+    reference, because its base reference becomes that (patch 29/31).  The model's
+    ``m.page_moved`` hook (no kernel counterpart) is told of the move as the slot changes.
 
     Models: mm/migrate.c migrate_page_move_mapping (v4.6-rc2; patch 05/31's -EAGAIN,
     patch 29/31's MIGRATE_SHMEM_RECOVERY branch).
@@ -448,6 +449,8 @@ def migrate_page_move_mapping(
         # Point of no return: the count is frozen, nobody else can find the page now.
         _set_new_identity(m, newpage, page)
         tree.replace_slot(index, newpage)
+        if m.page_moved is not None:
+            m.page_moved(m, newpage, page)  # model only: check/'s bookkeeping
         page_ref_unfreeze(m, page, expected - 1)  # the cache's reference is gone
     return MIGRATEPAGE_SUCCESS
 

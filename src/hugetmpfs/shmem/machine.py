@@ -17,7 +17,10 @@ from hugetmpfs.mm.swapfile import init_swap
 from hugetmpfs.mm.vmscan import init_reclaim
 from hugetmpfs.shmem.inode import HUGE_MODES, ShmemSbInfo
 from hugetmpfs.shmem.recovery import init_recovery
-from hugetmpfs.shmem.recovery_populate import shmem_recovery_migrate_page
+from hugetmpfs.shmem.recovery_populate import (
+    shmem_recovery_migrate_page,
+    shmem_recovery_page_moved,
+)
 from hugetmpfs.shmem.recovery_stats import RecoveryStats
 from hugetmpfs.shmem.shrinker import SHRINK_STOP, shmem_hugehole_shrinker, shmem_shrink_hugehole
 from hugetmpfs.shmem.swap import shmem_free_swap, shmem_swapin_getpage, shmem_writepage
@@ -90,6 +93,8 @@ class Machine(MemMachine):
         init_recovery(self)
         # patch 29/31: migrate_page_move_mapping's call back into shmem (v29 only uses it)
         self.shmem_recovery_migrate_page = shmem_recovery_migrate_page
+        # model only: v24 recovery's filled_head, set as migration moves a page into a head
+        self.page_moved = shmem_recovery_page_moved
 
     def set_sysctl(self, name: str, value: int) -> int:
         from hugetmpfs.shmem.sysctl import set_sysctl

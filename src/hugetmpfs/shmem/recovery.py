@@ -48,6 +48,11 @@ class Recovery:
     page: int  # the faulting page, then the team head (one reference either way)
     head_index: int
     migrated_head: int | None = None  # V24 only
+    # Model only (V24, for check/): the head once migration has really moved a page into it
+    # (set under tree_lock as the slot changes, mm/migrate.py's page_moved hook) until
+    # populate counts it.  ``migrated_head`` is set before the move, when the head may still
+    # be a hole that a write can fill through the normal path (counted at once).
+    filled_head: int | None = None
     exposed_team: bool = False
     # The model's own bookkeeping (for check/): the fresh huge page while it is private to
     # the work, each of its subpages holding its base reference.
@@ -72,7 +77,7 @@ def recovery_owners(m: Machine) -> list[int]:
     """The references recovery holds, one pfn each, for check/'s refcount census: each
     work's on its page (the faulting page, then the head); every subpage of a fresh huge
     page still private to its work; a v24 head that migration filled and the next pass
-    has not yet counted (its cache reference is still separate)."""
+    has not yet counted (its cache reference is still separate: ``filled_head``)."""
     out = []
     for r in m.recoverylist:
         if r.exiting:
@@ -80,7 +85,7 @@ def recovery_owners(m: Machine) -> list[int]:
         out.append(r.page)
         if r.private_head is not None:
             out.extend(range(r.private_head, r.private_head + m.HPAGE_PMD_NR))
-        h = r.migrated_head
+        h = r.filled_head
         if h is not None and m.flags[h] & PG_swapbacked:  # migration filled it
             out.append(h)
     return out

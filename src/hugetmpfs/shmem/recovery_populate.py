@@ -15,6 +15,8 @@ Two forms, selected by ``machine.variant`` (DESIGN.md §3.1):
 * **v24** (the seed, patch 24/31): migration lands pages in their slots unteamed; another
   pass enteams them.  A page migrated into the head slot finds the head already PageTeam
   and looks done, so ``migrated_head`` and ``account_head`` make the next pass count it.
+  (Model only: ``Recovery.filled_head`` marks such a head for check/ from the move itself,
+  through the ``m.page_moved`` hook, until that pass counts it.)
 * **v29** (patch 29/31): migration calls back into shmem (shmem_recovery_migrate_page)
   under tree_lock to enteam the new page as it takes the slot; no extra pass.
 
@@ -226,8 +228,8 @@ def _enteam_in_place(m: Machine, r: Recovery, head: int, page: int, p: _Pass) ->
                 shmem_added_to_hugeteam(m, page, mapping, None)
                 put_page(m, page)  # the separate cache reference is redundant now
                 m.recovery_stats.page_teamed += 1
-                if page == r.migrated_head:
-                    r.migrated_head = None  # (model bookkeeping: counted at last)
+                if page == r.filled_head:
+                    r.filled_head = None  # (model bookkeeping: counted at last)
     # recovery/R4c (v24, unguarded): a head filled by migration had its restored pte
     # counted in the team's pte field already if the team had members by then: counting
     # it again here leaves the field one too high.  The R4c-fix behaviour counts it only
@@ -380,7 +382,21 @@ def shmem_put_recovery_page(m: Machine, newpage: int, private: object) -> None:
     """migrate_pages' free_page_t: the migration to *newpage* did not happen."""
     if m.variant == "v24" and private.migrated_head == newpage:  # type: ignore[attr-defined]
         private.migrated_head = None  # type: ignore[attr-defined]
+    if m.variant == "v24" and private.filled_head == newpage:  # type: ignore[attr-defined]
+        private.filled_head = None  # type: ignore[attr-defined]  # (model bookkeeping)
     put_page(m, newpage)
+
+
+def shmem_recovery_page_moved(m: Machine, newpage: int, oldpage: int) -> None:
+    """Model only (no kernel counterpart; ``m.page_moved``, under tree_lock as the slot
+    changes): a v24 recovery whose ``migrated_head`` is *newpage* has had a page really
+    moved into its head, which is SwapBacked and cached now but not yet counted; check/
+    reads that from ``filled_head`` until populate counts the head."""
+    if m.variant != "v24":
+        return
+    for r in m.recoverylist:
+        if r.migrated_head == newpage and not r.exiting:
+            r.filled_head = newpage
 
 
 def shmem_recovery_migrate_page(m: Machine, newpage: int, oldpage: int) -> bool:
