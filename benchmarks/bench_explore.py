@@ -128,6 +128,7 @@ def main() -> None:
             r = dfs_bound2(n, dfs_cap, prune=not args.no_prune)
             out["dfs"].append(r)
             state = "exhaustive" if r["exhausted"] else "not exhausted"
+            state = "FOUND" if r["found"] else state
             print(
                 f"  {r['scenario']:34} {r['executions']:>6} executions {r['states']:>6} states "
                 f"{r['pruned']:>6} pruned  {state:14} {r['seconds']:>7} s "
