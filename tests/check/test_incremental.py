@@ -284,3 +284,15 @@ def test_a_replaced_page_array_starts_the_tracker_afresh() -> None:
     fast = tracker.run(Context(m, True), False)
     assert fast
     assert fast == run_checks(invariants, Context(m, True), False)
+
+
+def test_every_recount_is_kept_in_a_census_part() -> None:
+    """vmstat_matches_recount keeps each recount in the census part named for it: every
+    counter has one, and the check reads them all."""
+    from hugetmpfs.check.counters import RECOUNT_PART, RECOUNTS
+
+    assert set(RECOUNT_PART) == set(RECOUNTS)
+    reads = INVARIANTS["vmstat_matches_recount"].reads or frozenset()
+    for part in RECOUNT_PART.values():
+        assert part in READS
+        assert part in reads

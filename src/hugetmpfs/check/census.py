@@ -59,19 +59,12 @@ READS: dict[str, tuple[str | int, ...]] = {
     "uncached_file_pages": ("page_kind", "cache"),
     "poison": ("content",),
     "extra_owners": ("registered",),
-    "vmstat_recounts": (
-        "cache",
-        "mapcount",
-        "page_kind",
-        "hog_count",
-        "team_heads",
-        "private",
-        "tables",
-        PG_swapbacked,
-        PG_swapcache,
-        PG_mlocked,
-        PG_team,
-    ),
+    # where check/counters.py keeps its recounts, by what they read (counters.RECOUNT_PART)
+    "recounts_cache": ("cache", PG_swapbacked, PG_swapcache),
+    "recounts_flags": (PG_swapcache, PG_mlocked),
+    "recounts_mapped": ("mapcount", "page_kind", "hog_count", "team_heads", "private", PG_team),
+    "recounts_tables": ("tables",),
+    "recounts_teams": ("team_heads", "private"),
     "owners": (
         "cache",
         "swapcache_count",
@@ -379,10 +372,27 @@ class Census:
                     out[page] = 1
         return out
 
+    # Where check/counters.py keeps each zone counter's recount once made, one dict per
+    # group of recounts that read the same parts (READS lists them).
+
     @cached_property
-    def vmstat_recounts(self) -> dict[str, int]:
-        """Where check/counters.py keeps each zone counter's recount once made (READS
-        lists what the recounts read)."""
+    def recounts_cache(self) -> dict[str, int]:
+        return {}
+
+    @cached_property
+    def recounts_flags(self) -> dict[str, int]:
+        return {}
+
+    @cached_property
+    def recounts_mapped(self) -> dict[str, int]:
+        return {}
+
+    @cached_property
+    def recounts_tables(self) -> dict[str, int]:
+        return {}
+
+    @cached_property
+    def recounts_teams(self) -> dict[str, int]:
         return {}
 
     # -- references -----------------------------------------------------------------------

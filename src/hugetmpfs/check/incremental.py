@@ -430,27 +430,32 @@ class Tracker:
                 settled[i] = False
         # reads restricted to some frames: rerun only if a changed frame is among them
         # (the census is current by now; a support that changed has unsettled its readers)
+        restricted = self.restricted
         for part, delta in self.deltas.items():
-            x = delta
-            frames_by_bits: dict[int, np.ndarray] = {}
+            readers = restricted.get(part)
+            if not readers:
+                continue
+            x: Any = None  # old ^ new, and the frames where it is non-zero, made once
+            nonzero: Any = None
             touched: dict[tuple[int, str], bool] = {}
-            for i, support, bits in self.restricted.get(part, ()):
+            for i, support, bits in readers:
                 if not settled[i] or (part == "flags" and not bits & flag_bits):
                     continue  # rerun already, or none of the bits it reads changed
-                if x is None:
+                if delta is None:
                     settled[i] = False
                     continue
                 hit = touched.get((bits, support))
                 if hit is None:
-                    if isinstance(x, tuple):
-                        now, before, typecode = x
-                        x = np.frombuffer(now, dtype=typecode) ^ np.frombuffer(
-                            before, dtype=typecode
-                        )
-                    frames = frames_by_bits.get(bits)
-                    if frames is None:
-                        frames = (x if bits == ALL_FLAGS else x & bits).nonzero()[0]
-                        frames_by_bits[bits] = frames
+                    if nonzero is None:
+                        if isinstance(delta, tuple):
+                            now, before, typecode = delta
+                            x = np.frombuffer(now, dtype=typecode) ^ np.frombuffer(
+                                before, dtype=typecode
+                            )
+                        else:
+                            x = delta
+                        nonzero = x.nonzero()[0]
+                    frames = nonzero if bits == ALL_FLAGS else nonzero[x[nonzero] & bits != 0]
                     hit = bool(len(frames)) and bool(self._support(support)[frames].any())
                     touched[bits, support] = hit
                 if hit:
