@@ -344,7 +344,7 @@ class Census:
         m, nr = self.m, self.m.HPAGE_PMD_NR
         heads = [
             pfn
-            for pfn in np.flatnonzero(self.flags & PG_team).tolist()  # team pages: few
+            for pfn in (self.flags & PG_team).nonzero()[0].tolist()  # team pages: few
             if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
         ]
         return np.array(heads, dtype=np.intp)

@@ -24,6 +24,13 @@ from a log of what happened), registered with three facts the step hook needs:
     (``"free"``, ``"cache.count"``...) is non-zero.  The step hook reruns a check that
     found nothing only when something it reads changed since (check/incremental.py);
     ``None`` (the default) says "anything": the check reruns whenever anything changed.
+    The support ``"*"`` is every frame.
+``frames_ok``
+    For a check that is a condition on each frame (it finds something exactly when the
+    condition fails at some frame): ``frames_ok(ctx, frames)`` says whether the whole
+    condition holds at *frames* (a numpy array of pfns) in the current state.  When the
+    only reads of a check that found nothing that changed are restricted reads, the step
+    hook asks it about the changed frames of those reads instead of rerunning the check.
 
 A new subsystem (teams, recovery) adds its invariants with :func:`invariant` in its own
 module under check/ (listed in check/invariants.py SUBJECTS) and, if it holds page
@@ -93,6 +100,8 @@ class Invariant:
     fast: bool
     reads: frozenset[str | tuple[Any, ...]] | None = None  # what the verdict reads; None: all
     flag_bits: int = -1  # page-flag bits the verdict reads; -1: all of them
+    # whether the check's per-frame condition holds at the given frames (see invariant())
+    frames_ok: Callable[[Context, Any], bool] | None = None
 
     @property
     def doc(self) -> str:
@@ -116,6 +125,7 @@ def invariant(
     locks: Iterable[str] = (),
     fast: bool = False,
     reads: Iterable[str | int | tuple[Any, ...]] | None = None,
+    frames_ok: Callable[[Context, Any], bool] | None = None,
 ) -> Callable[[Callable[[Context], list[Violation]]], Callable[..., list[Violation]]]:
     """Register a check.  The decorated function takes a :class:`Context`; the name it is
     bound to takes a machine (and optionally a context), so tests call ``name(m)``."""
@@ -135,7 +145,9 @@ def invariant(
             flag_bits = -1
 
     def register(fn: Callable[[Context], list[Violation]]) -> Callable[..., list[Violation]]:
-        inv = Invariant(fn.__name__, fn, when, frozenset(locks), cost, fast, parts, flag_bits)
+        inv = Invariant(
+            fn.__name__, fn, when, frozenset(locks), cost, fast, parts, flag_bits, frames_ok
+        )
         if inv.name in INVARIANTS:
             raise ValueError(f"invariant {inv.name} registered twice")
         INVARIANTS[inv.name] = inv

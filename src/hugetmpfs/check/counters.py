@@ -53,7 +53,7 @@ def _mapped(ctx: Context, kind: int) -> int:
     counted per I26."""
     c = ctx.census
     kinds = c.page_kind
-    mapped = np.flatnonzero(c.mapcount >= 0).tolist()  # few: plain Python from here
+    mapped = (c.mapcount >= 0).nonzero()[0].tolist()  # few: plain Python from here
     if kind != 1:
         hog = c.hog_count
         plain = sum(1 for page in mapped if kinds[page] == kind)

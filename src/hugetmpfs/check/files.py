@@ -189,7 +189,7 @@ def swapcache_matches_page_fields(ctx: Context) -> list[Violation]:
             r.add(f"swap cache slot {slot} holds a free page: " + m.dump_page(page))
         if si is None or not 0 < slot < si.max or not si.swap_map[slot] & SWAP_HAS_CACHE:
             r.add(f"swap cache slot {slot} lacks SWAP_HAS_CACHE in swap_map")
-    for page in np.flatnonzero((c.flags & PG_swapcache) != 0)[:8]:
+    for page in ((c.flags & PG_swapcache) != 0).nonzero()[0][:8]:
         page = int(page)
         if space.get(m.private[page]) != page:
             r.add("PG_swapcache but not in the swap cache: " + m.dump_page(page))

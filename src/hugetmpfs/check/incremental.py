@@ -248,6 +248,7 @@ PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "at_rest", "held"})
 if PARTS & {name for name in CENSUS_READS if name not in ARRAY_PARTS}:
     raise AssertionError("a state part is named like a census part")
 ALL_FLAGS = -1
+ALL_FRAMES = "*"  # the support of a restricted read that reads every frame
 FLAG_BITS = 32  # m.flags holds uint32 words
 HELD = "held:"
 
@@ -278,7 +279,8 @@ def expand(
             if array not in ARRAY_PARTS or len(ARRAY_PARTS[array]) != 1 or len(bits) > 1:
                 raise ValueError(f"restricted read {name!r}: one array part, a support, bits")
             restricted.append((array, support, bits[0] if bits else ALL_FLAGS))
-            todo.append(support.split(".")[0])  # the support changing reruns the check
+            if support != ALL_FRAMES:
+                todo.append(support.split(".")[0])  # the support changing reruns the check
         elif name == "ctx":
             parts |= {"at_rest", "held"}
         elif known_part(name):
@@ -428,16 +430,19 @@ class Tracker:
         for part in changed:
             for i in self.readers.get(part, ()):
                 settled[i] = False
-        # reads restricted to some frames: rerun only if a changed frame is among them
-        # (the census is current by now; a support that changed has unsettled its readers)
-        restricted = self.restricted
+        # reads restricted to some frames: rerun only if a changed frame is among them, or
+        # for a check with frames_ok, if its condition fails at one (the census is current
+        # by now; a support that changed has unsettled its readers)
+        ctx.__dict__["census"] = self.census
+        restricted, invariants = self.restricted, self.invariants
+        asks: dict[int, list[np.ndarray]] = {}  # check -> changed frames to ask about
         for part, delta in self.deltas.items():
             readers = restricted.get(part)
             if not readers:
                 continue
             x: Any = None  # old ^ new, and the frames where it is non-zero, made once
             nonzero: Any = None
-            touched: dict[tuple[int, str], bool] = {}
+            touched: dict[tuple[int, str], np.ndarray] = {}
             for i, support, bits in readers:
                 if not settled[i] or (part == "flags" and not bits & flag_bits):
                     continue  # rerun already, or none of the bits it reads changed
@@ -455,11 +460,21 @@ class Tracker:
                         else:
                             x = delta
                         nonzero = x.nonzero()[0]
-                    frames = nonzero if bits == ALL_FLAGS else nonzero[x[nonzero] & bits != 0]
-                    hit = bool(len(frames)) and bool(self._support(support)[frames].any())
+                    hit = nonzero if bits == ALL_FLAGS else nonzero[x[nonzero] & bits != 0]
+                    if support != ALL_FRAMES and len(hit):
+                        hit = hit[self._support(support)[hit] != 0]
                     touched[bits, support] = hit
-                if hit:
+                if not len(hit):
+                    continue
+                if invariants[i].frames_ok is None:
                     settled[i] = False
+                else:
+                    asks.setdefault(i, []).append(hit)
+        for i, frames in asks.items():
+            if settled[i]:
+                ok = invariants[i].frames_ok
+                assert ok is not None
+                settled[i] = ok(ctx, np.unique(np.concatenate(frames)))
 
     def run(self, ctx: Context, first_only: bool) -> list[Violation]:
         """What run_checks(self.invariants, ctx, first_only) returns, rerunning only the

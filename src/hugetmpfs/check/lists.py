@@ -68,7 +68,7 @@ def free_blocks_consistent(ctx: Context, r: Report) -> None:
             if order < MAX_ORDER - 1 and buddy in free_heads and page < buddy:
                 r.add(f"order {order}: buddies {page} and {buddy} both free, not merged")
     in_use = (c.refcount != 0) | (c.mapcount != -1) | (c.mapping != 0)
-    for page in np.flatnonzero((b.cover > 0) & in_use)[:4]:
+    for page in ((b.cover > 0) & in_use).nonzero()[0][:4]:
         r.add("frame in a free block is in use: " + m.dump_page(int(page)))
 
 
@@ -92,7 +92,7 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     b = c.buddy
     free_blocks_consistent(ctx, r)
     heads = {page for order_blocks in b.blocks for page in order_blocks}
-    marked = np.flatnonzero(c.flags & PG_buddy).tolist()  # ascending, as few as the blocks
+    marked = (c.flags & PG_buddy).nonzero()[0].tolist()  # ascending, as few as the blocks
     for page in [page for page in marked if page not in heads][:16]:
         r.add("PG_buddy on a page heading no free block: " + m.dump_page(page))
     return r.result()
@@ -130,11 +130,11 @@ def frames_partitioned(ctx: Context) -> list[Violation]:
     c = ctx.census
     r = Report("frames_partitioned")
     cover, pcp = c.buddy.cover, c.pcp_count
-    for page in np.flatnonzero(cover > 1)[:4]:
+    for page in (cover > 1).nonzero()[0][:4]:
         r.add(f"pfn {int(page)} lies in {int(cover[page])} free buddy blocks")
-    for page in np.flatnonzero(pcp > 1)[:4]:
+    for page in (pcp > 1).nonzero()[0][:4]:
         r.add(f"pfn {int(page)} is on the per-CPU lists {int(pcp[page])} times")
-    for page in np.flatnonzero((pcp > 0) & (cover > 0))[:4]:
+    for page in ((pcp > 0) & (cover > 0)).nonzero()[0][:4]:
         r.add(f"pfn {int(page)} is both on a per-CPU list and in a buddy block")
     return r.result()
 
@@ -173,9 +173,16 @@ def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     page table, and is mapped by no pte or huge pmd (I17: no mapped page is freed)."""
     m, c = ctx.m, ctx.census
     r = Report("free_pages_unreferenced")
-    free = c.free
-    for what, use in page_uses(c).items():  # counts (≥ 0) or flags: the used frames are few
-        for page in [page for page in np.flatnonzero(use).tolist() if free[page]][:4]:
+    free, uses = c.free, page_uses(c)
+    # the usual answer at once: no frame both free and used (a bitwise or of the uses is
+    # non-zero exactly where one of them is)
+    used = uses["on an LRU list"].astype(np.int64)
+    for use in uses.values():
+        used |= use
+    if not (free & (used != 0)).any():
+        return r.result()
+    for what, use in uses.items():  # counts (≥ 0) or flags: the used frames are few
+        for page in [page for page in use.nonzero()[0].tolist() if free[page]][:4]:
             r.add(f"free page {what}: " + m.dump_page(page))
     return r.result()
 
@@ -231,7 +238,7 @@ def lru_flags_match_lists(ctx: Context) -> list[Violation]:
             r.add(f"on {name}, flags say {want}: " + m.dump_page(page))
         for page in [page for page in pages if flags[page] & PG_buddy or free[page]][:4]:
             r.add(f"free page on {name}: " + m.dump_page(page))
-    stray = np.flatnonzero(((c.flags & PG_lru) != 0) & (c.lru.list_of < 0))
+    stray = (((c.flags & PG_lru) != 0) & (c.lru.list_of < 0)).nonzero()[0]
     for page in stray[:8]:
         r.add("PG_lru but on no LRU list: " + m.dump_page(int(page)))
     return r.result()
@@ -296,6 +303,6 @@ def pagevecs_consistent(ctx: Context) -> list[Violation]:
                 r.add(f"cpu{cpu} pagevec page is on an LRU already: " + m.dump_page(page))
             if m.refcount[page] <= 0 or c.free[page]:
                 r.add(f"cpu{cpu} pagevec page is free: " + m.dump_page(page))
-    for page in np.flatnonzero(c.pvec_count > 1)[:4]:
+    for page in (c.pvec_count > 1).nonzero()[0][:4]:
         r.add(f"in pagevecs {int(c.pvec_count[page])} times: " + m.dump_page(int(page)))
     return r.result()

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.mm_types import PTE_PRESENT, PTE_WRITE, VM_SHARED, VM_WRITE
 from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
@@ -47,7 +45,7 @@ def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
     for page in populate_bumps(m):
         if got[page] in (want[page], want[page] + 1):
             got[page] = want[page]  # got is a fresh array: the census is untouched
-    for page in np.flatnonzero(got != want)[:8]:
+    for page in (got != want).nonzero()[0][:8]:
         page = int(page)
         hog = f" + {int(c.hog_count[page])} hog" if c.hog_count[page] else ""
         maps = f"{int(t.pte_count[page])} ptes + {int(t.pmd_count[page])} pmds{hog}"

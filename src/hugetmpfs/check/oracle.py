@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.highmem import MIXED, PoisonError, page_read
 from hugetmpfs.mm.machine import PAGE_SHIFT, PAGE_SIZE
@@ -234,14 +232,14 @@ def user_pages_initialised(ctx: Context) -> list[Violation]:
     r = Report("user_pages_initialised")
     poison, flags, n = c.poison, m.flags, c.n
     # the frames ptes map and huge pmds cover, and those in page caches: few
-    reach = set(np.flatnonzero(c.tables.pte_count).tolist())
-    for head in np.flatnonzero(c.tables.pmd_count).tolist():
+    reach = set(c.tables.pte_count.nonzero()[0].tolist())
+    for head in c.tables.pmd_count.nonzero()[0].tolist():
         reach.update(range(head, min(head + m.HPAGE_PMD_NR, n)))
     for page in [page for page in sorted(reach) if poison[page]][:8]:
         r.add("mapped page holds garbage: " + m.dump_page(page))
     readable = [
         page
-        for page in np.flatnonzero(c.cache.count).tolist()
+        for page in c.cache.count.nonzero()[0].tolist()
         if flags[page] & (PG_uptodate | PG_locked) == PG_uptodate and poison[page]
     ]
     for page in readable[:8]:

@@ -38,6 +38,7 @@ from hugetmpfs.mm.filemap import AddressSpace
 from hugetmpfs.mm.page_flags import PG_buddy, PG_locked, PG_swapbacked, PG_team
 
 if TYPE_CHECKING:
+    from hugetmpfs.check.census import Census
     from hugetmpfs.check.core import Context
 
 TREE_LOCK = ("tree_lock",)
@@ -45,6 +46,27 @@ REPORT_PAGES = 8  # pages named per violation kind; the rest are counted
 
 
 # -- the page cache -----------------------------------------------------------------------
+
+
+def _wrong_entries(c: Census, k: np.ndarray | slice) -> dict[str, np.ndarray]:
+    """Per page-cache entry of *k* (indices into the census's entry arrays): what is wrong
+    with it, by kind."""
+    cache = c.cache
+    pfn = cache.pfn[k]
+    flags = c.flags[pfn]
+    return {
+        "holds a page that points elsewhere": (c.mapping[pfn] != cache.mapping_id[k])
+        | (c.index[pfn] != cache.index[k]),
+        "holds a shmem page without PG_swapbacked": cache.shmem[k] & ((flags & PG_swapbacked) == 0),
+        "holds a free page": (c.refcount[pfn] <= 0) | ((flags & PG_buddy) != 0) | c.free[pfn],
+        "holds a page that is in several slots": cache.count[pfn] > 1,
+    }
+
+
+def _entries_ok_at(ctx: Context, frames: np.ndarray) -> bool:
+    """pagecache_matches_page_fields's condition at the entries of these frames."""
+    k = np.isin(ctx.census.cache.pfn, frames).nonzero()[0]
+    return not any(bad.any() for bad in _wrong_entries(ctx.census, k).values())
 
 
 @invariant(
@@ -57,6 +79,7 @@ REPORT_PAGES = 8  # pages named per violation kind; the rest are counted
         *((array, "cache.count") for array in ("mapping", "index", "refcount")),
         "free",
     ),
+    frames_ok=_entries_ok_at,
 )
 def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
     """Every page in every mapping's tree points back (``mapping``, ``index``), is
@@ -68,16 +91,8 @@ def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
     for problem in cache.problems:
         r.add(problem)
     pfn = cache.pfn
-    flags = c.flags[pfn]
-    wrong = {
-        "holds a page that points elsewhere": (c.mapping[pfn] != cache.mapping_id)
-        | (c.index[pfn] != cache.index),
-        "holds a shmem page without PG_swapbacked": cache.shmem & ((flags & PG_swapbacked) == 0),
-        "holds a free page": (c.refcount[pfn] <= 0) | ((flags & PG_buddy) != 0) | c.free[pfn],
-        "holds a page that is in several slots": cache.count[pfn] > 1,
-    }
-    for what, bad in wrong.items():
-        for k in np.flatnonzero(bad)[:4]:
+    for what, bad in _wrong_entries(c, slice(None)).items():
+        for k in bad.nonzero()[0][:4]:
             page, index = int(pfn[k]), int(cache.index[k])
             where = f"{m.mappings[int(cache.mapping_id[k])]!r} index {index:#x}"
             r.add(f"{where} {what}: " + m.dump_page(page))
@@ -102,12 +117,12 @@ def page_fields_match_pagecache(ctx: Context) -> list[Violation]:
     SwapBacked); every mapping id names a registered object."""
     m, c = ctx.m, ctx.census
     r = Report("page_fields_match_pagecache")
-    for page in np.flatnonzero(c.page_kind == 3)[:4]:
+    for page in (c.page_kind == 3).nonzero()[0][:4]:
         r.add("mapping id out of range: " + m.dump_page(int(page)))
     flags = m.flags
     stray = [
         page
-        for page in np.flatnonzero(c.uncached_file_pages).tolist()  # few, if any
+        for page in c.uncached_file_pages.nonzero()[0].tolist()  # few, if any
         if not flags[page] & PG_locked  # not being added
         and flags[page] & (PG_team | PG_swapbacked) != PG_team  # not a team's head hole
     ]
@@ -172,19 +187,27 @@ def _owners_text(ctx: Context, page: int) -> str:
     return ", ".join(f"{k} {int(n)}" for k, n in parts.items() if n) or "none"
 
 
+def _covers_at(ctx: Context, frames: np.ndarray) -> bool:
+    """refcount_covers_owners's condition at these frames."""
+    c = ctx.census
+    refcount = c.refcount[frames]
+    return not (refcount < 0).any() and not (refcount < c.owners[frames]).any()
+
+
 @invariant(
     when=STEP,
     locks=("tree_lock",),
     cost="census (all parts) + O(frames) numpy",
-    reads=("refcount", "owners"),
+    reads=(("refcount", "*"), "owners"),
+    frames_ok=_covers_at,
 )
 def refcount_covers_owners(ctx: Context) -> list[Violation]:
     """refcount ≥ the owners the census sees, and never negative."""
     m, c = ctx.m, ctx.census
     r = Report("refcount_covers_owners")
-    for page in np.flatnonzero(c.refcount < 0)[:4]:
+    for page in (c.refcount < 0).nonzero()[0][:4]:
         r.add("negative count: " + m.dump_page(int(page)))
-    for page in np.flatnonzero(c.refcount < c.owners)[:REPORT_PAGES]:
+    for page in (c.refcount < c.owners).nonzero()[0][:REPORT_PAGES]:
         page = int(page)
         r.add(f"count below owners ({_owners_text(ctx, page)}): " + m.dump_page(page))
     return r.result()
@@ -199,9 +222,9 @@ def refcount_matches_owners(ctx: Context) -> list[Violation]:
     m, c = ctx.m, ctx.census
     r = Report("refcount_matches_owners")
     used = ~c.free
-    for page in np.flatnonzero(used & (c.refcount != c.owners))[:REPORT_PAGES]:
+    for page in (used & (c.refcount != c.owners)).nonzero()[0][:REPORT_PAGES]:
         page = int(page)
         r.add(f"count is not its owners ({_owners_text(ctx, page)}): " + m.dump_page(page))
-    for page in np.flatnonzero(used & (c.owners == 0) & (c.refcount == 0))[:REPORT_PAGES]:
+    for page in (used & (c.owners == 0) & (c.refcount == 0)).nonzero()[0][:REPORT_PAGES]:
         r.add("frame neither free nor owned (lost): " + m.dump_page(int(page)))
     return r.result()

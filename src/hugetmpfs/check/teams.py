@@ -145,7 +145,7 @@ def huge_pmds_map_live_complete_teams(ctx: Context) -> list[Violation]:
         if np.any(c.free[span]):
             r.add(f"team {head} is pmd-mapped but has free subpages (I17)")
         want = 1 + t.pte_count[span] + t.pmd_count[span]
-        for page in np.flatnonzero(c.refcount[span] < want)[:4]:
+        for page in (c.refcount[span] < want).nonzero()[0][:4]:
             page = head + int(page)
             r.add(f"pmd-mapped team {head}: too few references (I19): " + m.dump_page(page))
     return r.result()
@@ -172,7 +172,7 @@ def checked_teams_are_populated(ctx: Context) -> list[Violation]:
         if m.private[head] < t.TEAM_COMPLETE:
             r.add(f"team {head} is Checked but incomplete ({t.describe(m.private[head])})")
             continue
-        bad = np.flatnonzero((c.flags[head : head + n] & want) != want)
+        bad = ((c.flags[head : head + n] & want) != want).nonzero()[0]
         if len(bad):
             r.add(
                 f"Checked team {head}: not Uptodate, Dirty, Team: "
