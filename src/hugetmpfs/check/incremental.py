@@ -474,7 +474,7 @@ class Tracker:
             if settled[i]:
                 ok = invariants[i].frames_ok
                 assert ok is not None
-                settled[i] = ok(ctx, np.unique(np.concatenate(frames)))
+                settled[i] = ok(ctx, frames[0] if len(frames) == 1 else np.concatenate(frames))
 
     def run(self, ctx: Context, first_only: bool) -> list[Violation]:
         """What run_checks(self.invariants, ctx, first_only) returns, rerunning only the

@@ -65,8 +65,11 @@ def _wrong_entries(c: Census, k: np.ndarray | slice) -> dict[str, np.ndarray]:
 
 def _entries_ok_at(ctx: Context, frames: np.ndarray) -> bool:
     """pagecache_matches_page_fields's condition at the entries of these frames."""
-    k = np.isin(ctx.census.cache.pfn, frames).nonzero()[0]
-    return not any(bad.any() for bad in _wrong_entries(ctx.census, k).values())
+    c = ctx.census
+    at = np.zeros(c.n, dtype=bool)
+    at[frames] = True
+    k = at[c.cache.pfn].nonzero()[0]  # the entries holding one of the frames
+    return not any(bad.any() for bad in _wrong_entries(c, k).values())
 
 
 @invariant(
