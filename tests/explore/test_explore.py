@@ -158,3 +158,29 @@ def test_coverage_names_the_orders_tried() -> None:
     rows = {row["point"]: row for row in result.coverage.table()}
     page_lock = rows["lock:page_lock"]
     assert ["task A", "task B"] in page_lock["both_orders"]
+
+
+def _explore_cli(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hugetmpfs", "explore", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout
+
+
+def test_pct_reports_its_bound_next_to_what_it_observed(tmp_path: Path) -> None:
+    pct_run = ("demo-lock-order", "--strategy", "pct", "--schedules", "200")
+    out = json.loads(_explore_cli(tmp_path, *pct_run, "--json"))
+    pct = out["pct"]
+    assert pct["depth"] == 2
+    assert pct["actors"] >= 2
+    assert pct["bound"] == 1 / (pct["actors"] * pct["k"] ** (pct["depth"] - 1))
+    assert pct["expected_executions"] == round(1 / pct["bound"])
+    text = _explore_cli(tmp_path, *pct_run)
+    assert "1/(n·k^(d−1))" in text
+    assert f"found at execution {out['executions']}" in text
+    dfs = _explore_cli(tmp_path, "demo-trylock", "--strategy", "dfs", "--schedules", "20", "--json")
+    assert json.loads(dfs)["pct"] is None

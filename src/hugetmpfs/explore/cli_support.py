@@ -9,7 +9,7 @@ import click
 
 from hugetmpfs.errors import InputError
 from hugetmpfs.explore import findings as fnd
-from hugetmpfs.explore.runner import ExploreOptions, ExploreResult, explore, replay
+from hugetmpfs.explore.runner import ExploreOptions, ExploreResult, explore, pct_bound, replay
 from hugetmpfs.explore.scenario import REGISTRY, Scenario
 from hugetmpfs.shmem.names import GUARDS
 
@@ -73,6 +73,8 @@ def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
         # DFS: distinct states (fingerprints at choices) and executions cut at a revisit
         "states": result.states,
         "pruned": result.pruned,
+        # PCT: its lower bound per execution, 1/(n·k^(d−1)), with n, k and d (else null)
+        "pct": pct_bound(result),
     }
 
 

@@ -155,6 +155,20 @@ def _states(result: ExploreResult) -> str:
     return f"states   {result.states} distinct, {result.pruned} executions {how}"
 
 
+def _pct(result: ExploreResult) -> str:
+    from hugetmpfs.explore.runner import pct_bound
+
+    b = pct_bound(result)
+    if b is None:
+        return ""
+    seen = f"found at execution {result.found_at}" if result.found else "not found"
+    return (
+        f"pct      depth {b['depth']}, {b['actors']} actors, k = {b['k']} steps: at least "
+        f"1/(n·k^(d−1)) = {b['bound']:.3g} per execution (1 in {b['expected_executions']}); "
+        f"observed: {seen}"
+    )
+
+
 def report(result: ExploreResult, path: str | None) -> str:
     """The human report of a finding (or of a clean exploration)."""
     sc, opts = result.scenario, result.options
@@ -171,6 +185,8 @@ def report(result: ExploreResult, path: str | None) -> str:
         )
         if opts.strategy == "dfs":
             lines.append(_states(result))
+        if opts.strategy == "pct":
+            lines.append(_pct(result))
         return "\n".join(lines)
     f = result.found.finding
     lines.insert(0, f"{f.kind}: {f.message.splitlines()[0]}")
@@ -181,6 +197,8 @@ def report(result: ExploreResult, path: str | None) -> str:
     )
     if opts.strategy == "dfs":
         lines.append(_states(result))
+    if opts.strategy == "pct":
+        lines.append(_pct(result))
     if path:
         lines.append(f"replay   hugetmpfs explore --replay {path}")
     lines.append(diagram(result.found))

@@ -82,6 +82,17 @@ class ExploreResult:
     pruned: int = 0  # DFS: executions abandoned at a state explored before
 
 
+def pct_bound(result: ExploreResult) -> dict[str, float | int] | None:
+    """PCT's guarantee for this run, next to what was observed: a bug of depth d among n
+    actors in executions of at most k steps is found by each execution with probability at
+    least 1/(n·k^(d−1)) (Burckhardt et al., ASPLOS 2010); None for other strategies."""
+    if result.options.strategy != "pct" or not result.k or not result.actors:
+        return None
+    d, n, k = result.options.depth, result.actors, result.k
+    p = 1.0 / (n * k ** (d - 1))
+    return {"depth": d, "actors": n, "k": k, "bound": p, "expected_executions": round(1 / p)}
+
+
 def make_strategy(options: ExploreOptions) -> Strategy:
     if options.strategy == "random":
         return RandomStrategy(options.seed, executions=options.schedules)
