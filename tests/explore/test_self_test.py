@@ -40,6 +40,8 @@ def test_the_self_test_catches_every_guard_and_is_clean_with_them_on() -> None:
         "shrinklist-vs-new-team",
         "recovery-v24-head-migrated",
         "recovery-v24-head-leak",
+        "recovery-v24-resume-head-leak",
+        "recovery-partial-end-tags-complete-team",
         "recovery-head-hole",
         "recovery-v24-fault-vs-unteamed",
         "recovery-v29-fault-spins-on-prepared-slot",

@@ -1,7 +1,8 @@
 """The recovery races (explore/scenarios/recovery.py): with its guard off each scenario's
 hazard is found and replays (that nothing is found with every guard on, within the
 scenario's budget, is tests/explore/test_self_test.py's business); the unguarded hazards
-(R4b and R4c on v24, R27 on both forms) are found with every guard on."""
+(R4b and R4c on v24, R27 and the partial end's tag on a team a write completed on both
+forms) are found with every guard on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
 from hugetmpfs.explore import REGISTRY
-from hugetmpfs.explore.runner import ExploreOptions, run_once
+from hugetmpfs.explore.runner import ExploreOptions, replay, run_once
 from hugetmpfs.explore.scenario import Scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH
 from hugetmpfs.explore.scenarios.recovery import NEW, _head_misplaced, reads_back
@@ -20,6 +21,7 @@ from hugetmpfs.mm.page_flags import PG_swapbacked
 from hugetmpfs.shmem import vfs
 from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.names import GUARDS
+from hugetmpfs.shmem.shrinker import shmem_get_hugehole
 from hugetmpfs.testing import SwitchAt, assert_explore_finds, assert_explores_clean
 
 if TYPE_CHECKING:
@@ -146,3 +148,63 @@ def test_v24_a_head_migration_filled_is_pending_until_populate_counts_it() -> No
     # before the move the head was a hole: migrated_head alone does not make it pending
     first = next(i for i, (mh, _, _) in enumerate(seen) if mh is not None)
     assert seen[first][1] is None
+
+
+# -- the partial end tags a team a write has just completed ---------------------------------
+
+
+@pytest.mark.parametrize("variant", ["v24", "v29"])
+def test_the_partial_end_can_tag_a_team_a_write_completed(variant: str) -> None:
+    """Unguarded in the series (both forms): populate counts the holes under the head lock
+    only, and a write fills the last one (locking the hole) before populate tags the team:
+    a HUGEHOLE tag on a complete team (I31)."""
+    sc = REGISTRY["recovery-partial-end-tags-complete-team"]
+    assert sc.guard is None
+    find = sc.find
+    result = assert_explore_finds(
+        sc,
+        "invariant",
+        strategy=find.strategy,
+        bound=find.bound,
+        schedules=find.schedules,
+        variant=variant,
+    )
+    assert result.found is not None
+    assert result.found.finding is not None
+    assert "HUGEHOLE tag in complete team" in result.found.finding.message
+
+
+def test_the_shrinker_spins_on_the_tag_of_a_complete_team() -> None:
+    """What the stale tag does: shmem_get_hugehole rejects the complete team and looks up the
+    same tag again (base/Q-5), with nothing left to clear it."""
+    sc = REGISTRY["recovery-partial-end-tags-complete-team"]
+    found = assert_explore_finds(sc, "invariant", strategy="dfs", bound=1, schedules=20)
+    assert found.found is not None
+    assert found.found.finding is not None
+    spins: list[str] = []
+
+    def setup(m: Machine) -> object:
+        check = sc.setup(m)
+
+        def end(m: Machine) -> list[str]:
+            def bounded(name: str) -> None:
+                spins.append(name)
+                if len(spins) >= 100:
+                    raise _SpunError
+
+            m.engine.yield_point = bounded  # type: ignore[method-assign]
+            inode = m.shrinklist[0]
+            with pytest.raises(_SpunError):
+                shmem_get_hugehole(m, inode.mapping, 0)
+            return check(m)  # type: ignore[operator]
+
+        return end
+
+    options = ExploreOptions(strategy="dfs", invariants=False)
+    run = replay(replace(sc, setup=setup), found.found.finding.schedule.decisions, options)
+    assert run.finding is None
+    assert set(spins) == {"base/Q-5:get_hugehole_retry"}
+
+
+class _SpunError(Exception):
+    """The bounded yield point's way out of shmem_get_hugehole's loop."""

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hugetmpfs.check import register_owner
 from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
 from hugetmpfs.mm.page_flags import PG_checked
+from hugetmpfs.mm.page_ref import get_page
+from hugetmpfs.mm.swap import put_page
 from hugetmpfs.shmem import vfs
 from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.recovery import shmem_huge_recovery
@@ -198,3 +201,37 @@ def recovery_head_hole(m: Machine) -> object:
         return []
 
     return recovered
+
+
+@scenario(
+    "recovery-partial-end-tags-complete-team",
+    guard=None,
+    recovery=True,
+    behaviours=FIX,
+    find=Budget("dfs", 20, 1),  # first at execution 4 (both forms)
+)
+def recovery_partial_end_tags_complete_team(m: Machine) -> object:
+    """(unguarded, both forms; found by the model): page 3 is pinned (a reference held
+    elsewhere, as get_user_pages would hold it), so migration cannot move it and populate
+    ends partial, slot 3 a hole.  Holding only the head lock it counts the holes, then
+    takes tree_lock to tag the team HUGEHOLE: in between, page 3 is punched and written
+    again, and the write fills hole 3 through the normal path (it locks the hole, not the
+    head), completing the team (no tag to clear yet).  The tag lands on a complete team
+    (I31), where the shrinker's shmem_get_hugehole rejects it without advancing (base/Q-5)
+    and nothing clears it."""
+    task, fd, _ = small_extent(m)
+    pinned = task.files[fd].inode.mapping.page_tree.lookup(3)
+    assert pinned is not None
+    get_page(m, pinned)
+    pins = [pinned]
+    register_owner(m, lambda m: pins)
+    queue_work(m, task, fd)
+
+    def punch_write_unpin() -> None:
+        vfs.sys_fallocate(task, fd, PUNCH, 3 * PAGE, PAGE)
+        vfs.sys_pwrite64(task, fd, WriteSource(1, byte=NEW), 3 * PAGE)
+        pins.clear()
+        put_page(m, pinned)
+
+    m.engine.spawn(punch_write_unpin, name="punch+write", cpu=1)
+    return reads_back(task, fd, lambda i: _written(i, 3))

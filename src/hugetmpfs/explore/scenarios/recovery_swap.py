@@ -154,6 +154,25 @@ def recovery_resume_swapin(m: Machine) -> object:
     return reads_back(task, fd, want.__getitem__)
 
 
+@scenario(
+    "recovery-v24-resume-head-leak",
+    guard=None,
+    **SWAP_SIDE,
+    find=Budget("dfs", 150, 1),  # first at execution 108
+)
+def recovery_v24_resume_head_leak(m: Machine) -> object:
+    """R4b (unguarded, v24) on a resumed team: its head index is in swap, and with no
+    pre-pass on an exposed team (recovery/R18) populate swaps it into a page of its own
+    and migrates that into the head hole; a punch of member 2 disbands the team before
+    the next pass counts the head, which keeps one reference too many.  v29 enteams the
+    head as it migrates: no window."""
+    task, fd = partial_team(m)
+    queue_work(m, task, fd, 1)
+    m.engine.spawn(vfs.sys_fallocate, task, fd, PUNCH, 2 * PAGE, PAGE, name="punch", cpu=1)
+    want = [0x61, 0x62, 0, 0x64, 0, 0x66, None, None]
+    return reads_back(task, fd, want.__getitem__)
+
+
 def _fault_and_zap(m: Machine, task: vfs.Task, addr: int, index: int) -> None:
     """Map the page at *index* by a fault, then zap its pte (MADV_DONTNEED)."""
     nr = m.HPAGE_PMD_NR
