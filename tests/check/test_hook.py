@@ -121,11 +121,12 @@ def test_rest_invariants_run_only_at_rest_points() -> None:
     s = ShadowTask(vfs.Task(m, sb, MMStruct(m)))
     fd = s.open("f", O_RDWR_CREAT)
     inode = s.inode(fd)
+    s.pwrite(fd, 0, 1, 1)
 
     def corrupter() -> None:
-        inode.alloced += 1  # as getpage does before it counts the page in the cache
-        inode.i_blocks += 8
-        sb.used_blocks += 1
+        inode.alloced -= 1  # as if getpage had added the page to the cache, not yet counted
+        inode.i_blocks -= 8
+        sb.used_blocks -= 1
         m.engine.point("getpage:between")  # mid-operation: REST invariants do not apply
         m.engine.point("trace:op_done")  # between operations: they do
 

@@ -288,10 +288,10 @@ def c_i_blocks(rig: Rig, fds: dict[str, int]) -> None:
 
 
 def c_alloced(rig: Rig, fds: dict[str, int]) -> None:
-    inode = rig.task.files[fds["b"]].inode
-    inode.alloced += 1
-    inode.i_blocks += 8
-    rig.task.sb.used_blocks += 1
+    inode = rig.task.files[fds["b"]].inode  # a page in the cache that alloced missed
+    inode.alloced -= 1
+    inode.i_blocks -= 8
+    rig.task.sb.used_blocks -= 1
 
 
 def c_used_blocks(rig: Rig, fds: dict[str, int]) -> None:

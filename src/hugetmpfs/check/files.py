@@ -5,8 +5,11 @@
 ``alloced`` and ``i_blocks`` change together under ``info->lock``, so they agree at every step
 where that inode's lock is free.  ``alloced`` follows the page cache lazily: getpage counts a
 page after adding it, truncation removes pages and calls shmem_recalc_inode at the end, so
-``alloced == nrpages + swapped`` only at rest.  ``used_blocks`` is charged before a page is
-allocated and given back in shmem_recalc_inode together with ``alloced``, so it covers
+``alloced >= nrpages + swapped`` only at rest, and not always equal there: a recalc that
+runs inside another page's shmem_writepage (swapped raised, nrpages not yet lowered) gives
+back one page too few, as in the kernel, until the file's next recalc.  ``used_blocks`` is
+charged before a page is allocated and given back in shmem_recalc_inode together with
+``alloced``, so it covers
 ``Σ alloced`` at every step and equals it at rest (only on a mount with a size limit: an
 unlimited mount does not count, as in the kernel).
 
@@ -76,15 +79,17 @@ def inode_blocks_match(ctx: Context) -> list[Violation]:
 
 @invariant(when=REST, cost="O(inodes)", fast=True, reads=("files", "cache"))
 def inode_alloced_matches_pages(ctx: Context) -> list[Violation]:
-    """alloced == nrpages + swapped: every data page of the file is in its page cache or
-    on swap, and counted once."""
+    """nrpages + swapped ≤ alloced: every data page of the file is in its page cache or
+    on swap, and counted.  alloced may stay above: pages that left the cache unrecorded
+    (a clean page dropped by reclaim; a page truncated while shmem_writepage was between
+    raising swapped and deleting its page from the cache, so that the truncation's
+    shmem_recalc_inode saw one page too few freed) are given back by the next
+    shmem_recalc_inode.  Below is never made good: recalc only gives back."""
     r = Report("inode_alloced_matches_pages")
     for inode in live_inodes(ctx.m):
-        r.expect(
-            f"{inode!r} alloced vs nrpages + swapped",
-            inode.mapping.nrpages + inode.swapped,
-            inode.alloced,
-        )
+        counted = inode.mapping.nrpages + inode.swapped
+        if inode.alloced < counted:
+            r.add(f"{inode!r} alloced {inode.alloced} below nrpages + swapped {counted}")
     return r.result()
 
 
