@@ -32,11 +32,13 @@ if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
 
 #: What each part of the census reads: state parts of check/incremental.py, other census
-#: parts, or page-flag bits (ints) when it reads only those bits of ``flags``.  The step
+#: parts, page-flag bits (ints) when it reads only those bits of ``flags``, or
+#: ``(array, support)`` when it reads a per-frame array only where the census array
+#: *support* is non-zero (as a check's ``reads``, check/core.py; no support may read so).  The step
 #: hook keeps a census across decisions and recomputes a part only when one of these
 #: changed; a new part must be listed here (the numpy views of the page arrays read their
 #: own array and are never recomputed).
-READS: dict[str, tuple[str | int, ...]] = {
+READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "flags": ("flags",),
     "refcount": ("refcount",),
     "mapcount": ("mapcount",),
@@ -55,6 +57,7 @@ READS: dict[str, tuple[str | int, ...]] = {
     "free": ("buddy", "pcp_count"),
     "tables": ("mm",),
     "team_heads": (PG_team, "index", "mapping"),
+    "team_pages": (PG_team,),
     "team_holes": ("team_heads", "cache", PG_team),
     "uncached_file_pages": ("page_kind", "cache"),
     "poison": ("content",),
@@ -62,9 +65,16 @@ READS: dict[str, tuple[str | int, ...]] = {
     # where check/counters.py keeps its recounts, by what they read (counters.RECOUNT_PART)
     "recounts_cache": ("cache", PG_swapbacked, PG_swapcache),
     "recounts_flags": (PG_swapcache, PG_mlocked),
-    "recounts_mapped": ("mapcount", "page_kind", "hog_count", "team_heads", "private", PG_team),
+    "recounts_mapped": (
+        "mapcount",
+        "page_kind",
+        "hog_count",
+        "team_heads",
+        ("private", "team_pages"),
+        PG_team,
+    ),
     "recounts_tables": ("tables",),
-    "recounts_teams": ("team_heads", "private"),
+    "recounts_teams": ("team_heads", ("private", "team_pages")),
     "owners": (
         "cache",
         "swapcache_count",
@@ -348,6 +358,12 @@ class Census:
             if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
         ]
         return np.array(heads, dtype=np.intp)
+
+    @cached_property
+    def team_pages(self) -> np.ndarray:
+        """Per frame: PageTeam.  What is read of a team (its heads' and members' ``private``)
+        is read only here: a support (check/core.py ``reads``)."""
+        return (self.flags & PG_team) != 0
 
     @cached_property
     def uncached_file_pages(self) -> np.ndarray:

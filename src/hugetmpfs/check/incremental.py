@@ -13,7 +13,8 @@ bits.  Then:
   messages name page fields it does not list as read), and a check that declares no
   ``reads`` reruns whenever anything at all changed;
 * the census (check/census.py) is kept across decisions, and each of its parts is
-  recomputed only when one of the parts it reads (census.READS) has changed.
+  recomputed only when one of the parts it reads (census.READS) has changed (for a read
+  of an array at a support's frames only, when one of those frames did).
 
 Nothing here relies on the model reporting its writes: a copy is compared, so a mutation
 anywhere in a part is seen.  A copy may change when nothing the checks read did (a stale
@@ -308,11 +309,35 @@ class Tracker:
         self.start_afresh()
         expanded = [expand(inv.reads, inv.flag_bits) for inv in invariants]
         self.inv_reads = [(parts, bits) for parts, bits, _ in expanded]
-        self.census_reads = {
-            name: expand(frozenset({name}), 0)[:2]
+        census_expanded = {
+            name: expand(frozenset({name}), 0)
             for name in CENSUS_READS
             if name in Census.__dict__ and name not in ARRAY_PARTS
         }
+        self.census_reads = {name: x[:2] for name, x in census_expanded.items()}
+        # array part -> (census part, support, bits) reading it at the support's frames only
+        self.census_restricted: dict[str, list[tuple[str, str, int]]] = {}
+        for name, (_, _, restricted) in census_expanded.items():
+            for array, support, bits in restricted:
+                self.census_restricted.setdefault(array, []).append((name, support, bits))
+        # a census part dropped for a restricted read is dropped after the supports are
+        # looked at (refresh), so none may be a support, nor read by one
+        supports = {s.split(".")[0] for *_, r in expanded for _, s, _ in r}
+        supports |= {s.split(".")[0] for x in census_expanded.values() for _, s, _ in x[2]}
+        supports.discard(ALL_FRAMES)
+        for name in supports:
+            if expand(frozenset({name}), 0)[2]:
+                raise AssertionError(f"support {name} reads an array at some frames only")
+        # frames_ok answers for its own restricted reads only: none may come from a census
+        # part (its change must rerun the check)
+        for inv, (_, _, restricted) in zip(invariants, expanded, strict=True):
+            own = {
+                (r[0], r[1], r[2] if len(r) > 2 else ALL_FLAGS)
+                for r in inv.reads or ()
+                if isinstance(r, tuple)
+            }
+            if inv.frames_ok is not None and not set(restricted) <= own:
+                raise AssertionError(f"{inv.name}: frames_ok, and a census part reads frames")
         # part -> checks / census parts reading it (flags: by bits, looked up per change)
         self.readers: dict[str, list[int]] = {p: [] for p in PARTS}
         for i, (parts, _) in enumerate(self.inv_reads):
@@ -411,6 +436,33 @@ class Tracker:
             value = getattr(value, attr)
         return value
 
+    def _changed_at(self, delta: Any, support: str, bits: int, memo: dict[Any, Any]) -> list[int]:
+        """The frames where a changed array (*delta*, see ``deltas``) changed, in its bits
+        among *bits* for flags, and where the census array *support* is non-zero (all
+        frames for ALL_FRAMES), in increasing order.  *memo* keeps what is made, per
+        changed array.  The changed frames are few: plain Python over them."""
+        hit = memo.get((bits, support))
+        if hit is None:
+            changed = memo.get("changed")
+            if changed is None:
+                if isinstance(delta, tuple):
+                    now, before, typecode = delta
+                    x = np.frombuffer(now, dtype=typecode) ^ np.frombuffer(before, dtype=typecode)
+                else:
+                    x = delta
+                nonzero = x.nonzero()[0]
+                changed = memo["changed"] = (nonzero.tolist(), x[nonzero].tolist())
+            frames, xors = changed
+            if bits == ALL_FLAGS:
+                hit = frames
+            else:
+                hit = [p for p, v in zip(frames, xors, strict=True) if v & bits]
+            if support != ALL_FRAMES and hit:
+                at = self._support(support)
+                hit = [p for p in hit if at[p]]
+            memo[bits, support] = hit
+        return hit
+
     def refresh(self, ctx: Context) -> None:
         """Unsettle the checks and drop the census parts that read what changed."""
         changed, flag_bits = self._changes(ctx.at_rest, ctx.held)
@@ -435,46 +487,38 @@ class Tracker:
         # by now; a support that changed has unsettled its readers)
         ctx.__dict__["census"] = self.census
         restricted, invariants = self.restricted, self.invariants
-        asks: dict[int, list[np.ndarray]] = {}  # check -> changed frames to ask about
+        asks: dict[int, list[int]] = {}  # check -> changed frames to ask about
+        census_restricted = self.census_restricted
         for part, delta in self.deltas.items():
             readers = restricted.get(part)
-            if not readers:
+            census_readers = census_restricted.get(part)
+            if not readers and not census_readers:
                 continue
-            x: Any = None  # old ^ new, and the frames where it is non-zero, made once
-            nonzero: Any = None
-            touched: dict[tuple[int, str], np.ndarray] = {}
-            for i, support, bits in readers:
+            touched: dict[Any, Any] = {}  # (bits, support) -> frames; "x", "nonzero"
+            # census parts first (none of them is a support: __init__ checks)
+            for name, support, bits in census_readers or ():
+                if name not in cached or (part == "flags" and not bits & flag_bits):
+                    continue  # not kept, or none of the bits it reads changed
+                if delta is None or self._changed_at(delta, support, bits, touched):
+                    cached.pop(name)
+            for i, support, bits in readers or ():
                 if not settled[i] or (part == "flags" and not bits & flag_bits):
                     continue  # rerun already, or none of the bits it reads changed
                 if delta is None:
                     settled[i] = False
                     continue
-                hit = touched.get((bits, support))
-                if hit is None:
-                    if nonzero is None:
-                        if isinstance(delta, tuple):
-                            now, before, typecode = delta
-                            x = np.frombuffer(now, dtype=typecode) ^ np.frombuffer(
-                                before, dtype=typecode
-                            )
-                        else:
-                            x = delta
-                        nonzero = x.nonzero()[0]
-                    hit = nonzero if bits == ALL_FLAGS else nonzero[x[nonzero] & bits != 0]
-                    if support != ALL_FRAMES and len(hit):
-                        hit = hit[self._support(support)[hit] != 0]
-                    touched[bits, support] = hit
-                if not len(hit):
+                hit = self._changed_at(delta, support, bits, touched)
+                if not hit:
                     continue
                 if invariants[i].frames_ok is None:
                     settled[i] = False
                 else:
-                    asks.setdefault(i, []).append(hit)
+                    asks.setdefault(i, []).extend(hit)
         for i, frames in asks.items():
             if settled[i]:
                 ok = invariants[i].frames_ok
                 assert ok is not None
-                settled[i] = ok(ctx, frames[0] if len(frames) == 1 else np.concatenate(frames))
+                settled[i] = ok(ctx, np.array(frames, dtype=np.intp))
 
     def run(self, ctx: Context, first_only: bool) -> list[Violation]:
         """What run_checks(self.invariants, ctx, first_only) returns, rerunning only the

@@ -248,7 +248,7 @@ def lru_flags_match_lists(ctx: Context) -> list[Violation]:
     when=STEP,
     locks=LRU_LOCK,
     cost="O(pages on LRU lists), numpy",
-    reads=("lru", "lru_lists", PG_team, "private"),
+    reads=("lru", "lru_lists", PG_team, ("private", "team_pages")),
 )
 def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     """lru_size[list] == Σ hpage_nr_pages(page) over the list (I28: team pages weigh their

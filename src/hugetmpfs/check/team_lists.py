@@ -39,7 +39,7 @@ def _inodes(m: MemMachine) -> Iterator[object]:
     when=STEP,
     locks=("lru_lock", "tree_lock"),
     cost="O(live teams × N)",
-    reads=("team_heads", PG_team, PG_unevictable, "private"),
+    reads=("team_heads", PG_team, PG_unevictable, ("private", "team_pages")),
 )
 def team_lru_weights(ctx: Context) -> list[Violation]:
     """A live team head's LRU weight is 1 plus its tails of weight 0, at most N (I10); a
@@ -72,7 +72,7 @@ def team_lru_weights(ctx: Context) -> list[Violation]:
     when=STEP,
     locks=("tree_lock",),
     cost="O(tagged slots + live teams)",
-    reads=("files", "cache", PG_team, "private"),
+    reads=("files", "cache", PG_team, ("private", "team_pages")),
 )
 def hugehole_tags(ctx: Context) -> list[Violation]:
     """A HUGEHOLE tag sits only on a member of a live, partly filled team, at most one per

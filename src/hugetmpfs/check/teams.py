@@ -81,7 +81,7 @@ def _pending_heads(ctx: Context) -> set[int]:
     when=STEP,
     locks=(*PTL, *TEAM_LOCKS),
     cost="census (cache, tables) per team",
-    reads=(*MEMBERS, "private", "tables", "mapcount"),
+    reads=(*MEMBERS, ("private", "team_pages"), "tables", ("mapcount", "team_pages")),
 )
 def team_usage_matches_team(ctx: Context) -> list[Violation]:
     """For each live team: the high counter of team_usage is its instantiated pages plus
@@ -155,7 +155,7 @@ def huge_pmds_map_live_complete_teams(ctx: Context) -> list[Violation]:
     when=STEP,
     locks=TEAM_LOCKS,
     cost="O(live teams × N)",
-    reads=("team_heads", PG_checked, PG_uptodate, PG_dirty, PG_team, "private"),
+    reads=("team_heads", PG_checked, PG_uptodate, PG_dirty, PG_team, ("private", "team_pages")),
 )
 def checked_teams_are_populated(ctx: Context) -> list[Violation]:
     """A live team head with PageChecked is complete and every subpage is Uptodate and
