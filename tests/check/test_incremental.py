@@ -19,7 +19,7 @@ import inspect
 import random
 from dataclasses import fields, is_dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -383,3 +383,70 @@ def test_census_parts_may_read_arrays_at_some_frames_but_not_for_frames_ok() -> 
     with pytest.raises(AssertionError, match="frames_ok"):
         Tracker(m, [bad])
     Tracker(m, [ok])
+
+
+class _ReadCounters(list):  # type: ignore[type-arg]
+    """A zone counter list that records which counters are read."""
+
+    def __init__(self, values: list[int]) -> None:
+        super().__init__(values)
+        self.read: set[int] = set()
+
+    def __getitem__(self, k: Any) -> Any:
+        self.read.update(range(len(self))[k] if isinstance(k, slice) else (k,))
+        return super().__getitem__(k)
+
+    def __iter__(self) -> Any:
+        self.read.update(range(len(self)))
+        return super().__iter__()
+
+
+@pytest.mark.parametrize(("name", "guard_off"), [CASES[0], CASES[4], CASES[8]])
+def test_checks_reading_some_zone_counters_read_only_those(
+    name: str, guard_off: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check whose reads name single zone counters (``zone:<NAME>``) is rerun only when
+    one of those changes: at every step, each reads no other counter."""
+    from hugetmpfs.mm.vmstat import ZONE_STAT_ITEMS
+
+    some = {
+        inv.name: {
+            ZONE_STAT_ITEMS.index(p[5:])
+            for p in inv.reads or ()
+            if isinstance(p, str) and p.startswith("zone:")
+        }
+        for inv in INVARIANTS.values()
+    }
+    some = {name: counters for name, counters in some.items() if counters}
+    assert {"vmstat_matches_recount", "nr_free_pages_matches", "lru_counters_agree"} <= set(some)
+    wrong: list[str] = []
+    ran = 0
+
+    def make(m: MemMachine, **_: object) -> object:
+        def hook(engine: Engine, point: str) -> None:
+            nonlocal ran
+            at_rest = point in REST_POINTS and machine_at_rest(m, current_at_rest=True)
+            zone = m.vmstat.zone
+            for check, counters in some.items():
+                inv = INVARIANTS[check]
+                ctx = Context(m, at_rest, held_locks(engine))
+                if not inv.applies(ctx):
+                    continue
+                m.vmstat.zone = recording = _ReadCounters(zone)
+                try:
+                    inv.fn(ctx)
+                finally:
+                    m.vmstat.zone = zone
+                ran += 1
+                if not recording.read <= counters:
+                    extra = sorted(ZONE_STAT_ITEMS[k] for k in recording.read - counters)
+                    wrong.append(f"step {engine.steps}: {check} read {extra}")
+
+        return hook
+
+    monkeypatch.setattr(runner, "step_hook", make)
+    sc = REGISTRY[name]
+    guards = (sc.guard,) if guard_off and sc.guard else ()
+    explore(sc, ExploreOptions("random", 3, 4, guards_off=guards, shrink=False))
+    assert ran > 30
+    assert not wrong, "\n".join(wrong[:5])

@@ -152,7 +152,7 @@ RECOUNT_LOCKS = frozenset().union(*(locks for _, locks, _, _ in RECOUNTS.values(
     when=STEP,
     cost="census (cache, tables) + O(frames) numpy",
     reads=(
-        "zone",
+        *(f"zone:{name}" for name in RECOUNTS),
         *sorted(set(RECOUNT_PART.values())),  # the census parts the recounts are kept in
         "recovery",
         "at_rest",
@@ -201,7 +201,20 @@ def vmstat_nonnegative(ctx: Context) -> list[Violation]:
     locks=TREE | PTL | TEAMS,
     cost="O(mappings)",
     fast=True,
-    reads=("address_spaces", "cache", "zone"),
+    reads=(
+        "address_spaces",
+        "cache",
+        *(
+            f"zone:{name}"
+            for name in (
+                "NR_FILE_PAGES",
+                "NR_SWAPCACHE",
+                "NR_SHMEM",
+                "NR_SHMEM_HUGEPAGES",
+                "NR_SHMEM_PMDMAPPED",
+            )
+        ),
+    ),
 )
 def vmstat_counters_consistent(ctx: Context) -> list[Violation]:
     """Counters agree with each other without a recount: NR_FILE_PAGES == Σ nrpages +

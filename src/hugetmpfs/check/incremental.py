@@ -36,7 +36,7 @@ lru_lists      LRU heads, tails and sizes
 free_lists     buddy free list heads and nr_free
 pcp            the per-CPU free lists
 pvecs          the LRU add pagevecs
-zone           ``m.vmstat.zone``
+zone           ``m.vmstat.zone``; ``zone:<NAME>`` only that counter (vmstat.ZONE_STAT_ITEMS)
 page_caches    every address_space: its radix tree (slots, tags, counts), nrpages,
                nrexceptional, a_ops, id, i_mmap, and its host's evicted/alloced/swapped
 mm             every mm: VMAs (bounds, flags, file and its mapping), pmds, page tables
@@ -64,6 +64,7 @@ from hugetmpfs.check.census import READS as CENSUS_READS
 from hugetmpfs.check.census import Census
 from hugetmpfs.mm.filemap import AddressSpace
 from hugetmpfs.mm.mm_types import HugePmd
+from hugetmpfs.mm.vmstat import ZONE_STAT_ITEMS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -252,10 +253,12 @@ ALL_FLAGS = -1
 ALL_FRAMES = "*"  # the support of a restricted read that reads every frame
 FLAG_BITS = 32  # m.flags holds uint32 words
 HELD = "held:"
+ZONE = "zone:"
+ZONE_PARTS = tuple(ZONE + name for name in ZONE_STAT_ITEMS)  # in counter order
 
 
 def known_part(name: str) -> bool:
-    return name in PARTS or (name.startswith(HELD) and len(name) > len(HELD))
+    return name in PARTS or (name.startswith(HELD) and len(name) > len(HELD)) or name in ZONE_PARTS
 
 
 Restricted = tuple[str, str, int]  # (array part, census support, flag bits)
@@ -413,9 +416,19 @@ class Tracker:
         copies = self.copies
         for part, copy in OBJECT_PARTS.items():
             now = copy(m)
-            if now != copies.get(part):
+            before = copies.get(part)
+            if now != before:
                 copies[part] = now
                 changed.append(part)
+                if part == "zone":  # and each counter that changed
+                    if before is None:
+                        changed += ZONE_PARTS
+                    else:
+                        changed += [
+                            ZONE_PARTS[k]
+                            for k, (a, b) in enumerate(zip(before, now, strict=True))
+                            if a != b
+                        ]
         if at_rest != copies.get("at_rest"):
             copies["at_rest"] = at_rest
             changed.append("at_rest")

@@ -139,7 +139,7 @@ def frames_partitioned(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, cost="O(MAX_ORDER)", fast=True, reads=("free_lists", "zone"))
+@invariant(when=STEP, cost="O(MAX_ORDER)", fast=True, reads=("free_lists", "zone:NR_FREE_PAGES"))
 def nr_free_pages_matches(ctx: Context) -> list[Violation]:
     """NR_FREE_PAGES == Σ nr_free[order] << order: the pages in buddy blocks (per-CPU lists
     are outside it, as in v4.6)."""
@@ -261,7 +261,13 @@ def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-@invariant(when=STEP, locks=LRU_LOCK, cost="O(1)", fast=True, reads=("lru_lists", "zone"))
+@invariant(
+    when=STEP,
+    locks=LRU_LOCK,
+    cost="O(1)",
+    fast=True,
+    reads=("lru_lists", *(f"zone:NR_{name.upper()}" for name in LRU_NAMES)),
+)
 def lru_counters_agree(ctx: Context) -> list[Violation]:
     """The zone counters NR_INACTIVE_ANON .. NR_UNEVICTABLE equal lru_size of their list."""
     m = ctx.m
