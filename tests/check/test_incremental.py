@@ -450,3 +450,22 @@ def test_checks_reading_some_zone_counters_read_only_those(
     explore(sc, ExploreOptions("random", 3, 4, guards_off=guards, shrink=False))
     assert ran > 30
     assert not wrong, "\n".join(wrong[:5])
+
+
+def test_a_valued_census_part_is_read_by_its_value() -> None:
+    """A check reading a valued census part (incremental.VALUED: team_heads) reads the
+    pseudo-part ``census:team_heads``, not what team_heads is computed from: it reruns
+    when the heads change, not at every change of ``index`` or ``mapping``.  (That the
+    value is compared right: the kept census parts and the results above, at every step,
+    corrupted states included.)"""
+    from hugetmpfs.check.incremental import VALUE, VALUED, inputs
+
+    assert "team_heads" in VALUED
+    for name in ("team_usage_matches_team", "checked_teams_are_populated", "team_lru_weights"):
+        inv = INVARIANTS[name]
+        parts, bits, _ = expand(inv.reads, inv.flag_bits)
+        assert VALUE + "team_heads" in parts, name
+        assert not {"index", "mapping"} & parts, name
+    parts, bits, _ = inputs("team_heads")
+    assert {"index", "mapping"} <= parts
+    assert bits

@@ -14,7 +14,9 @@ bits.  Then:
   ``reads`` reruns whenever anything at all changed;
 * the census (check/census.py) is kept across decisions, and each of its parts is
   recomputed only when one of the parts it reads (census.READS) has changed (for a read
-  of an array at a support's frames only, when one of those frames did).
+  of an array at a support's frames only, when one of those frames did).  A *valued*
+  part (VALUED, a numpy array) is then recomputed at once and its readers learn of a
+  change only if its value differs from the one they read.
 
 Nothing here relies on the model reporting its writes: a copy is compared, so a mutation
 anywhere in a part is seen.  A copy may change when nothing the checks read did (a stale
@@ -47,6 +49,7 @@ swap           the swap cache and the swap device's map and counters
 hog            the pressure hog's pages
 recovery       the recovery list (each work, its bumped page, migrated head, exiting)
 registered     the pfns every registered owner (core.register_owner) yields
+census:<name>  a valued census part (VALUED): changed when its recomputed value differs
 at_rest        ``ctx.at_rest``
 held           ``ctx.held``; ``held:<class>`` only whether that lock class is in it
 ctx            both ``at_rest`` and ``held``
@@ -257,8 +260,23 @@ ZONE = "zone:"
 ZONE_PARTS = tuple(ZONE + name for name in ZONE_STAT_ITEMS)  # in counter order
 
 
+#: Census parts whose readers are told of a change only when their value changed: when
+#: what one reads changes, the step hook recomputes it at once and compares it with the
+#: value it had (numpy arrays only: a value holding model objects, which change in place,
+#: could not be compared).  In topological order (a part after those it reads).  A check
+#: (or census part) reading one reads the pseudo-part ``census:<name>``.
+VALUED: tuple[str, ...] = ("team_heads",)  # others tried (free, uncached_file_pages): no faster
+VALUE = "census:"
+VALUE_PARTS = frozenset(VALUE + name for name in VALUED)
+
+
 def known_part(name: str) -> bool:
-    return name in PARTS or (name.startswith(HELD) and len(name) > len(HELD)) or name in ZONE_PARTS
+    return (
+        name in PARTS
+        or (name.startswith(HELD) and len(name) > len(HELD))
+        or name in ZONE_PARTS
+        or name in VALUE_PARTS
+    )
 
 
 Restricted = tuple[str, str, int]  # (array part, census support, flag bits)
@@ -287,6 +305,8 @@ def expand(
                 todo.append(support.split(".")[0])  # the support changing reruns the check
         elif name == "ctx":
             parts |= {"at_rest", "held"}
+        elif name in VALUED:
+            parts.add(VALUE + name)
         elif known_part(name):
             parts.add(name)
         elif name in CENSUS_READS:
@@ -302,6 +322,36 @@ def expand(
     return frozenset(parts), flag_bits, tuple(restricted)
 
 
+def inputs(name: str) -> tuple[frozenset[str], int, tuple[Restricted, ...]]:
+    """What census part *name* reads, expanded (a valued part it reads, as its
+    pseudo-part)."""
+    reads = CENSUS_READS[name]
+    bits = 0
+    for x in reads:
+        if isinstance(x, int):
+            bits |= x
+        elif x == "flags":
+            bits = ALL_FLAGS
+    return expand(frozenset(x for x in reads if not isinstance(x, int) and x != "flags"), bits)
+
+
+UNSEEN = object()  # a valued part not computed when it was dropped
+
+
+def _drop(cached: dict[str, Any], name: str, before: dict[str, Any]) -> None:
+    """Drop census part *name*; a valued one's value is kept in *before* (the first time)."""
+    value = cached.pop(name, UNSEEN)
+    if name in VALUE_NAMES and name not in before:
+        before[name] = value
+
+
+VALUE_NAMES = frozenset(VALUED)
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+
+
 class Tracker:
     """One machine's copies of the parts, its kept census, and which checks are settled
     (found nothing, and nothing they read has changed since)."""
@@ -313,7 +363,7 @@ class Tracker:
         expanded = [expand(inv.reads, inv.flag_bits) for inv in invariants]
         self.inv_reads = [(parts, bits) for parts, bits, _ in expanded]
         census_expanded = {
-            name: expand(frozenset({name}), 0)
+            name: inputs(name)
             for name in CENSUS_READS
             if name in Census.__dict__ and name not in ARRAY_PARTS
         }
@@ -329,8 +379,16 @@ class Tracker:
         supports |= {s.split(".")[0] for x in census_expanded.values() for _, s, _ in x[2]}
         supports.discard(ALL_FRAMES)
         for name in supports:
-            if expand(frozenset({name}), 0)[2]:
+            if inputs(name)[2]:
                 raise AssertionError(f"support {name} reads an array at some frames only")
+        # a valued part is recomputed before restricted reads are looked at: it may not
+        # read one
+        for k, name in enumerate(VALUED):
+            parts, _, restricted = census_expanded[name]
+            if restricted:
+                raise AssertionError(f"valued {name} reads an array at some frames only")
+            if parts & {VALUE + later for later in VALUED[k:]}:
+                raise AssertionError(f"VALUED is not in topological order at {name}")
         # frames_ok answers for its own restricted reads only: none may come from a census
         # part (its change must rerun the check)
         for inv, (_, _, restricted) in zip(invariants, expanded, strict=True):
@@ -356,7 +414,7 @@ class Tracker:
         self.census_readers: dict[str, list[str]] = {p: [] for p in PARTS}
         for name, (parts, _) in self.census_reads.items():
             for p in parts:
-                self.census_readers[p].append(name)
+                self.census_readers.setdefault(p, []).append(name)
         # flag bit -> checks / census parts reading it (-1: all that read any)
         self.bit_readers = {
             1 << b: [i for i, (_, bits) in enumerate(self.inv_reads) if bits & 1 << b]
@@ -481,17 +539,28 @@ class Tracker:
         changed, flag_bits = self._changes(ctx.at_rest, ctx.held)
         settled = self.settled
         cached = self.census.__dict__
+        before: dict[str, Any] = {}  # valued part dropped -> its value (or UNSEEN)
         for part in changed:
             for name in self.census_readers.get(part, ()):
-                cached.pop(name, None)
+                _drop(cached, name, before)
         bits = flag_bits
         while bits:  # each changed flag bit; all at once when -1 (or a bit unheard of)
             bit = bits & -bits if bits != ALL_FLAGS else ALL_FLAGS
             for name in self.census_bit_readers.get(bit, self.census_all_bits):
-                cached.pop(name, None)
+                _drop(cached, name, before)
             for i in self.bit_readers.get(bit, self.all_bits):
                 settled[i] = False
             bits = 0 if bit == ALL_FLAGS else bits & (bits - 1)
+        if before:  # a valued part changed only if its value did (VALUED)
+            for name in VALUED:
+                value = before.get(name, UNSEEN)
+                if value is UNSEEN and name not in before:
+                    continue  # not dropped: it stands
+                if value is not UNSEEN and _same_array(value, getattr(self.census, name)):
+                    continue
+                changed.append(VALUE + name)
+                for reader in self.census_readers.get(VALUE + name, ()):
+                    _drop(cached, reader, before)
         for part in changed:
             for i in self.readers.get(part, ()):
                 settled[i] = False

@@ -32,7 +32,15 @@ PTL = ("pte_lock", "pmd_lock")
 TEAM_LOCKS = ("tree_lock", "lru_lock")
 VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
 #: What _members and _pending_heads read (check/incremental.py), populate_bumps included.
-MEMBERS = ("team_heads", "cache", "index", "mapping", PG_team, PG_swapbacked, "recovery")
+MEMBERS = (
+    "team_heads",
+    "cache",
+    ("index", "team_pages"),  # at the heads only
+    ("mapping", "team_pages"),
+    PG_team,
+    PG_swapbacked,
+    "recovery",
+)
 
 
 def _members(ctx: Context) -> dict[int, int]:
