@@ -469,3 +469,52 @@ def test_a_valued_census_part_is_read_by_its_value() -> None:
     parts, bits, _ = inputs("team_heads")
     assert {"index", "mapping"} <= parts
     assert bits
+
+
+def _files_as_it_was(m: Any) -> tuple[Any, ...]:
+    """incremental._files before it copied each inode once (an inode was copied wherever
+    it was met)."""
+    from hugetmpfs.check.incremental import _inode
+
+    mounts = tuple(
+        (
+            sb,
+            sb.max_blocks,
+            sb.used_blocks,
+            tuple((name, _inode(inode)) for name, inode in sb.names.items()),
+            tuple((ino, _inode(inode)) for ino, inode in sb.s_inodes.items()),
+        )
+        for sb in getattr(m, "mounts", ())
+    )
+    shrinklist = getattr(m, "shrinklist", None)
+    return (mounts, None if shrinklist is None else tuple(map(_inode, shrinklist)))
+
+
+@pytest.mark.parametrize("name", ["recovery-vs-punch-and-write", "recovery-vs-eviction"])
+def test_the_files_copy_changes_when_the_copy_it_replaced_did(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``files`` copies each inode once: at every step it changes exactly when the copy
+    of every inode wherever met (as it was) does."""
+    from hugetmpfs.check.incremental import _files
+
+    changes = [0, 0]
+    wrong: list[int] = []
+
+    def make(m: MemMachine, **_: object) -> object:
+        before = [_files(m), _files_as_it_was(m)]
+
+        def hook(engine: Engine, point: str) -> None:
+            now = [_files(m), _files_as_it_was(m)]
+            moved = [a != b for a, b in zip(now, before, strict=True)]
+            if moved[0] != moved[1]:
+                wrong.append(engine.steps)
+            changes[0] += moved[0]
+            before[:] = now
+
+        return hook
+
+    monkeypatch.setattr(runner, "step_hook", make)
+    explore(REGISTRY[name], ExploreOptions("random", 4, 1, shrink=False))
+    assert not wrong
+    assert changes[0] > 3

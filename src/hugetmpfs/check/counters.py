@@ -12,7 +12,7 @@ checked with their lists (check/lru.py) and NR_FREE_PAGES with the buddy lists
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -170,20 +170,37 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
     zone = ctx.m.vmstat.zone
     census = ctx.census
     r = Report("vmstat_matches_recount")
-    for name, (recount, locks, rest_only, at_least) in RECOUNTS.items():
-        if ctx.busy(locks) or (rest_only and not at_least and not ctx.at_rest):
-            continue
-        got = zone[getattr(v, name)]
-        kept = getattr(census, RECOUNT_PART[name])
+    for name, item, part, recount, below_only in _recounts_now(ctx.at_rest, ctx.held):
+        got = zone[item]
+        kept = getattr(census, part)
         want = kept[name] if name in kept else kept.setdefault(name, recount(ctx))
         if name == "NR_FILE_MAPPED" and abs(got - want) == 1 and populate_bumps(ctx.m):
             continue  # recovery/R8: an unmap during the enteam dance settles it last
-        if at_least and not ctx.at_rest:
+        if below_only:
             if got < want:
                 r.add(f"{name} is {got}, below its recount {want}")
         elif want != got:
             r.expect(f"{name} vs recount", want, got)
     return r.result()
+
+
+#: (at_rest, held) -> the recounts vmstat_matches_recount compares then, in RECOUNTS order
+_RECOUNTS_NOW: dict[tuple[bool, frozenset[str]], list[tuple[str, int, str, Any, bool]]] = {}
+
+
+def _recounts_now(at_rest: bool, held: frozenset[str]) -> list[tuple[str, int, str, Any, bool]]:
+    """The counters compared in this context (their locks free; a rest-only one at rest):
+    name, zone item, the census part its recount is kept in, the recount, and whether
+    only a counter below its recount is wrong (NR_PAGETABLE at a step)."""
+    key = (at_rest, held)
+    out = _RECOUNTS_NOW.get(key)
+    if out is None:
+        out = _RECOUNTS_NOW[key] = [
+            (name, getattr(v, name), RECOUNT_PART[name], recount, at_least and not at_rest)
+            for name, (recount, locks, rest_only, at_least) in RECOUNTS.items()
+            if held.isdisjoint(locks) and not (rest_only and not at_least and not at_rest)
+        ]
+    return out
 
 
 @invariant(when=STEP, cost="O(zone counters)", fast=True, reads=("zone",))

@@ -196,18 +196,25 @@ def _inode(inode: Any) -> tuple[Any, ...]:
 
 
 def _files(m: Any) -> tuple[Any, ...]:
+    """Mounts with their names and inodes (by identity), the shrink list (likewise), and
+    each inode met there once, with its fields (an inode is in ``names`` and ``s_inodes``
+    both: copied once).  Inodes compare by identity, so this changes exactly when a copy
+    of every inode wherever it is met would."""
     mounts = tuple(
-        (
-            sb,
-            sb.max_blocks,
-            sb.used_blocks,
-            tuple((name, _inode(inode)) for name, inode in sb.names.items()),
-            tuple((ino, _inode(inode)) for ino, inode in sb.s_inodes.items()),
-        )
+        (sb, sb.max_blocks, sb.used_blocks, tuple(sb.names.items()), tuple(sb.s_inodes.items()))
         for sb in getattr(m, "mounts", ())
     )
     shrinklist = getattr(m, "shrinklist", None)
-    return (mounts, None if shrinklist is None else tuple(map(_inode, shrinklist)))
+    listed = None if shrinklist is None else tuple(shrinklist)
+    inodes: dict[int, Any] = {}  # met first -> first
+    for mount in mounts:
+        for _, inode in mount[3]:
+            inodes[id(inode)] = inode
+        for _, inode in mount[4]:
+            inodes[id(inode)] = inode
+    for inode in listed or ():
+        inodes[id(inode)] = inode
+    return (mounts, listed, tuple(map(_inode, inodes.values())))
 
 
 def _swap(m: Any) -> tuple[Any, ...]:
