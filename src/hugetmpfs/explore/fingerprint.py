@@ -76,6 +76,7 @@ _DECISION_CODES = frozenset(
     {Engine._pick.__code__, Engine.yield_point.__code__, Engine.choose.__code__}
 )
 _PRIMITIVE = (type(None), bool, int, float, str, bytes)
+_PRIM = frozenset(_PRIMITIVE)  # the same, for a faster ``type(x) in``
 #: Engine fields that are the history of how a state was reached, or the explorer's own.
 _ENGINE_STATE = (
     "live",
@@ -113,15 +114,16 @@ class _Walker:
 
     def walk(self, obj: Any) -> None:
         t = type(obj)
-        if t in _PRIMITIVE:
+        if t in _PRIM:
             self.out.append(obj)
             return
         key = id(obj)
-        ref = self.memo.get(key)
+        memo = self.memo
+        ref = memo.get(key)
         if ref is not None:
-            self.out.append(("@", ref))
+            self.out.append(_REFS[ref] if ref < _NREFS else ("@", ref))
             return
-        self.memo[key] = len(self.memo)
+        memo[key] = len(memo)
         handler = _HANDLERS.get(t)
         if handler is None:
             handler = _HANDLERS[t] = _handler(t)
@@ -134,17 +136,29 @@ class _Walker:
             if leaf is not None and leaf[0] is obj and leaf[1] == obj:
                 out.append(leaf[2])
                 return
-            if all(type(x) in _PRIMITIVE for x in obj):
+            if all(type(x) in _PRIM for x in obj):
                 token = (type(obj).__name__, len(obj), *obj)
                 self.leaves[id(obj)] = (obj, tuple(obj) if type(obj) is list else obj, token)
                 out.append(token)
                 return
-        out.append((type(obj).__name__, len(obj)))
+        append = out.append
+        append((type(obj).__name__, len(obj)))
+        memo = self.memo
         for x in obj:
-            if type(x) in _PRIMITIVE:
-                out.append(x)
-            else:
-                self.walk(x)
+            t = type(x)
+            if t in _PRIM:
+                append(x)
+                continue
+            key = id(x)
+            ref = memo.get(key)
+            if ref is not None:
+                append(_REFS[ref] if ref < _NREFS else ("@", ref))
+                continue
+            memo[key] = len(memo)
+            handler = _HANDLERS.get(t)
+            if handler is None:
+                handler = _HANDLERS[t] = _handler(t)
+            handler(self, x)
 
     def _dict(self, obj: dict[Any, Any]) -> None:
         self.out.append(("d", len(obj)))
@@ -215,16 +229,28 @@ class _Walker:
         self.walk(getattr(obj, "default_factory", None))
 
     def _items(self, d: dict[Any, Any]) -> None:
-        out, walk = self.out, self.walk
+        append = self.out.append
+        memo = self.memo
+        handlers = _HANDLERS
         for k, v in d.items():
-            if type(k) in _PRIMITIVE:
-                out.append(k)
+            if type(k) in _PRIM:
+                append(k)
             else:
-                walk(k)
-            if type(v) in _PRIMITIVE:
-                out.append(v)
-            else:
-                walk(v)
+                self.walk(k)
+            t = type(v)
+            if t in _PRIM:
+                append(v)
+                continue
+            key = id(v)
+            ref = memo.get(key)
+            if ref is not None:
+                append(_REFS[ref] if ref < _NREFS else ("@", ref))
+                continue
+            memo[key] = len(memo)
+            handler = handlers.get(t)
+            if handler is None:
+                handler = handlers[t] = _handler(t)
+            handler(self, v)
 
     def _set(self, obj: set[Any] | frozenset[Any]) -> None:
         if all(type(x) in (int, str) for x in obj):
@@ -256,8 +282,11 @@ class _Walker:
     def _instance(self, obj: Any) -> None:
         out = self.out
         t = type(obj)
+        info = _INSTANCES.get(t)
+        if info is None:
+            info = _INSTANCES[t] = _instance_info(t)
+        slots, head, leaf_head = info
         d = getattr(obj, "__dict__", None)
-        slots = _slots(t)
         if d is not None and not slots:
             # A leaf (every field a primitive or a plain function) whose fields are equal to
             # those at the previous fingerprint has the same encoding: reuse it.
@@ -265,21 +294,23 @@ class _Walker:
             if leaf is not None and leaf[0] is obj and leaf[1] == d:
                 out.append(leaf[2])
                 return
-            if all(type(v) in _PRIMITIVE or _plain_function(v) for v in d.values()):
-                token = ("O", t.__module__, t.__qualname__, *_leaf_items(d))
+            if all(type(v) in _PRIM or _plain_function(v) for v in d.values()):
+                token = (*leaf_head, *_leaf_items(d))
                 self.leaves[id(obj)] = (obj, dict(d), token)
                 out.append(token)
                 return
-        out.append(("o", t.__module__, t.__qualname__))
+        out.append(head)
         if d is not None:
             out.append(len(d))
             self._items(d)
-        for name in slots:
-            v = getattr(obj, name, _UNSET)
-            if type(v) in _PRIMITIVE:
-                out.append(v)
-            else:
-                self.walk(v)
+        if slots:
+            walk = self.walk
+            for name in slots:
+                v = getattr(obj, name, _UNSET)
+                if type(v) in _PRIM:
+                    out.append(v)
+                else:
+                    walk(v)
 
     def _actor(self, a: Actor) -> None:
         self.out.append(("A", a.aid, a.name))
@@ -388,6 +419,10 @@ def _handler(t: type) -> _Handler:
 
 _LEAF_LIST = 8  # lists at least this long are cached as leaves when all primitive
 
+#: Back-reference tokens ``("@", n)`` made once (equal tuples marshal alike).
+_NREFS = 4096
+_REFS = tuple(("@", i) for i in range(_NREFS))
+
 
 def _plain_function(v: Any) -> bool:
     """A function encoded by its name alone (no closure, no defaults): equal means same."""
@@ -398,7 +433,7 @@ def _leaf_items(d: dict[str, Any]) -> list[Any]:
     out: list[Any] = []
     for k, v in d.items():
         out.append(k)
-        out.append(v if type(v) in _PRIMITIVE else ("f", v.__module__, v.__qualname__))
+        out.append(v if type(v) in _PRIM else ("f", v.__module__, v.__qualname__))
     return out
 
 
@@ -407,6 +442,14 @@ def _decision_frame() -> types.FrameType | None:
     while frame is not None and frame.f_code not in _DECISION_CODES:
         frame = frame.f_back
     return frame
+
+
+#: Each class walked as an instance: its slot names and its tokens' heads.
+_INSTANCES: dict[type, tuple[tuple[str, ...], tuple[str, str, str], tuple[str, str, str]]] = {}
+
+
+def _instance_info(t: type) -> tuple[tuple[str, ...], tuple[str, str, str], tuple[str, str, str]]:
+    return _slots(t), ("o", t.__module__, t.__qualname__), ("O", t.__module__, t.__qualname__)
 
 
 _SLOTS: dict[type, tuple[str, ...]] = {}  # each class's slot names, all bases included
@@ -447,7 +490,7 @@ def _value(obj: Any) -> Any:
     """The token of an immutable value: primitives, tuples and frozensets of them, enums and
     frozen dataclasses of them; raises _MutableError for anything else."""
     t = type(obj)
-    if t in _PRIMITIVE:
+    if t in _PRIM:
         return obj
     if t is tuple:
         return ("t", tuple(_value(x) for x in obj))

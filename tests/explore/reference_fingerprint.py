@@ -1,0 +1,502 @@
+# src/hugetmpfs/explore/fingerprint.py as it was at commit af45de4, verbatim: the reference
+# tests/explore/test_fingerprint_reference.py compares the faster version with.
+"""State fingerprints for DFS: an exact hash of the model machine and of where each actor is.
+
+A fingerprint is taken at a scheduling decision (``Strategy.pick``/``choose``).  It covers:
+
+* **the machine**: every object reachable from the :class:`~hugetmpfs.shmem.machine.Machine`
+  — the frame arrays (flags, refcount, mapcount, mapping, index, private, LRU links,
+  content) byte for byte, page data, the buddy free areas, per-CPU lists, page caches
+  (radix trees), LRU heads, mm_structs and their page tables, vmstat and recovery counters,
+  inodes, teams, sysctls, lock owners and readers, shrinker and recovery lists — walked
+  generically: an instance is its class and its ``__dict__``/``__slots__`` in order, a dict
+  its items *in insertion order* (the model may iterate them), a list its items, a set of
+  ints or strings its sorted items, an ``array``/``numpy`` array its bytes, a function its
+  qualified name and the contents of its closure, a bound method its function and its
+  ``self``.  Shared objects and cycles are encoded as back-references numbered in order of
+  first visit, so two states are equal exactly when their object graphs are isomorphic
+  from the machine (identities of objects, ``id()``, are not part of the state);
+* **the engine**: which actors are runnable, blocked (on what, in which order of arrival),
+  sleeping or done, their CPUs, preemption counts, the locks they hold, virtual clocks and
+  ready times, pending timers and the running actor;
+* **the scenario's own state** reachable from each actor's function and arguments (closure
+  cells, e.g. a list the actors append to and the end check reads);
+* **each actor's position**, twice over: its suspended Python frames, innermost first —
+  each frame's function, the instruction it stopped at (``f_lasti``) and its locals, walked
+  like the rest (a local that points into the machine is a back-reference; a builtin
+  iterator is what it pickles to; a generator is its own frame) — and the sequence of
+  preemption points it has passed (point names in order, from the engine's point log, as a
+  running hash per actor).  The running actor's frames are taken from the engine's frame
+  that consulted the strategy outwards.  The history keeps a state from recurring on one
+  path (so a revisit is never an ancestor) and carries the step count a livelock is
+  judged by.
+
+Not covered, and where two different states could therefore still be merged: a frame's
+value stack (the temporaries of an expression half evaluated at the call that switched
+away, e.g. the first operand of ``a + f()`` while ``f`` runs), and builtin objects in
+locals that do not pickle (encoded by their type alone).  The model's code suspends in
+calls made as statements or assignments, where the value stack holds only the callee.
+Without the frames, two orders of a punch's steps against a fault-around that had read
+pages into its locals were merged (tests/explore/test_dfs_prune.py), so the frames are
+needed.  The engine's step count, the schedule and the point log (the history of *how*
+the state was reached) are left out on purpose: they are what differs between two
+interleavings reaching the same state.  Sets of objects (rather than of ints or strings)
+are hashed in an order-independent way, by their members' encodings; a dict whose values
+compare equal to its previous copy (``1 == True``) reuses its encoding, a corner the model's
+fields, which keep their types, do not reach.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import sys
+import types
+from array import array
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import greenlet
+
+from hugetmpfs.sim._engine import Engine
+from hugetmpfs.sim.actor import Actor
+from hugetmpfs.sim.locks import Mutex, RWSem, SpinLock
+
+try:  # numpy is optional: the model keeps frames in ``array``s, but arrays elsewhere may not
+    import numpy as _np
+except ImportError:  # pragma: no cover
+    _np = None
+
+#: marshal's format 2 writes no back-references, so equal tokens give equal bytes whether or
+#: not they are the same Python objects.
+_MARSHAL = 2
+#: The engine's functions that consult the strategy: the running actor's frames are
+#: fingerprinted from the innermost of these outwards.
+_DECISION_CODES = frozenset(
+    {Engine._pick.__code__, Engine.yield_point.__code__, Engine.choose.__code__}
+)
+_PRIMITIVE = (type(None), bool, int, float, str, bytes)
+#: Engine fields that are the history of how a state was reached, or the explorer's own.
+_ENGINE_STATE = (
+    "live",
+    "live_daemons",
+    "clock",
+    "timer_now",
+    "timers",
+    "cpus",
+)
+#: Actor fields that are state (the rest: greenlet machinery, result, error).
+_ACTOR_STATE = ("state", "preempt_count", "held", "waiting", "ready_at", "cpu", "daemon")
+_UNSET = ("unset",)  # a slot never assigned
+
+
+class _Walker:
+    """Encodes an object graph into a flat list of primitives (see the module docstring).
+
+    Written for speed (a fingerprint is taken at every new DFS choice): primitives are
+    appended where they are met rather than walked, an instance's ``__dict__`` is read in
+    place, and immutable values (frozen dataclasses of primitives, such as lock classes) are
+    encoded once per object and then reused."""
+
+    def __init__(
+        self,
+        arrays: dict[int, tuple[Any, bytes, bytes]] | None = None,
+        leaves: dict[int, tuple[Any, Any, Any]] | None = None,
+    ) -> None:
+        self.out: list[Any] = []
+        self.memo: dict[int, int] = {}
+        # id -> (array, its bytes, their digest) at the previous fingerprint: most arrays
+        # do not change between two choices, and comparing bytes is cheaper than hashing
+        self.arrays = {} if arrays is None else arrays
+        # id -> (object, a copy of its fields or items, its encoding), for leaves
+        self.leaves: dict[int, tuple[Any, Any, Any]] = {} if leaves is None else leaves
+
+    def walk(self, obj: Any) -> None:
+        t = type(obj)
+        if t in _PRIMITIVE:
+            self.out.append(obj)
+            return
+        key = id(obj)
+        ref = self.memo.get(key)
+        if ref is not None:
+            self.out.append(("@", ref))
+            return
+        self.memo[key] = len(self.memo)
+        handler = _HANDLERS.get(t)
+        if handler is None:
+            handler = _HANDLERS[t] = _handler(t)
+        handler(self, obj)
+
+    def _sequence(self, obj: list[Any] | tuple[Any, ...]) -> None:
+        out = self.out
+        if len(obj) >= _LEAF_LIST:  # a long list of primitives unchanged: as before
+            leaf = self.leaves.get(id(obj))
+            if leaf is not None and leaf[0] is obj and leaf[1] == obj:
+                out.append(leaf[2])
+                return
+            if all(type(x) in _PRIMITIVE for x in obj):
+                token = (type(obj).__name__, len(obj), *obj)
+                self.leaves[id(obj)] = (obj, tuple(obj) if type(obj) is list else obj, token)
+                out.append(token)
+                return
+        out.append((type(obj).__name__, len(obj)))
+        for x in obj:
+            if type(x) in _PRIMITIVE:
+                out.append(x)
+            else:
+                self.walk(x)
+
+    def _dict(self, obj: dict[Any, Any]) -> None:
+        self.out.append(("d", len(obj)))
+        self._items(obj)
+
+    def _array(self, obj: array[Any]) -> None:
+        now = obj.tobytes()
+        before = self.arrays.get(id(obj))
+        if before is not None and before[0] is obj and before[1] == now:
+            digest = before[2]
+        else:
+            digest = hashlib.blake2b(now, digest_size=16).digest()
+            self.arrays[id(obj)] = (obj, now, digest)
+        self.out.append(("a", obj.typecode, len(obj), digest))
+
+    def _lock(self, obj: SpinLock) -> None:
+        # the other slots (engine, class, name, point names) are set once, in __init__
+        self.out.append(("k", obj.name))
+        self.walk(obj.owner)
+
+    def _rwsem(self, obj: RWSem) -> None:
+        self.out.append(("r", obj.name, obj.writers_waiting))
+        self.walk(obj.writer)
+        self.walk(obj.readers)
+
+    def _bytearray(self, obj: bytearray) -> None:
+        self.out.append(("b", hashlib.blake2b(obj, digest_size=16).digest()))
+
+    def _frozen(self, obj: Any) -> None:
+        token = _IMMUTABLE.get(id(obj))
+        if token is None or token[0] is not obj:
+            token = _remember(obj)
+        if token[1] is None:  # a frozen object holding a mutable one
+            self._instance(obj)
+        else:
+            self.out.append(token[1])
+
+    def _enum(self, obj: Enum) -> None:
+        self.out.append(("e", type(obj).__qualname__, obj.name))
+
+    def _method(self, obj: types.MethodType) -> None:
+        self.out.append(("m", obj.__func__.__qualname__))
+        self.walk(obj.__self__)
+
+    def _named(self, obj: Any) -> None:  # builtins, modules, classes
+        self.out.append(("B", getattr(obj, "__module__", None), obj.__qualname__))
+
+    def _opaque(self, obj: Any) -> None:  # the engine's main greenlet: not state
+        self.out.append(("g",))
+
+    def _exception(self, obj: BaseException) -> None:
+        self.out.append(("x", type(obj).__qualname__, str(obj)))
+
+    def _ndarray(self, obj: Any) -> None:
+        digest = hashlib.blake2b(obj.tobytes(), digest_size=16).digest()
+        self.out.append(("n", obj.dtype.str, obj.shape, digest))
+
+    def _sequence_like(self, obj: Any) -> None:  # namedtuples, deques, list subclasses
+        self.out.append(("L", type(obj).__qualname__, len(obj)))
+        for x in obj:
+            self.walk(x)
+        if hasattr(obj, "__dict__"):
+            self._items(vars(obj))
+
+    def _dict_like(self, obj: dict[Any, Any]) -> None:  # defaultdict, OrderedDict, Counter
+        self.out.append(("D", type(obj).__qualname__, len(obj)))
+        self._items(obj)
+        self.walk(getattr(obj, "default_factory", None))
+
+    def _items(self, d: dict[Any, Any]) -> None:
+        out, walk = self.out, self.walk
+        for k, v in d.items():
+            if type(k) in _PRIMITIVE:
+                out.append(k)
+            else:
+                walk(k)
+            if type(v) in _PRIMITIVE:
+                out.append(v)
+            else:
+                walk(v)
+
+    def _set(self, obj: set[Any] | frozenset[Any]) -> None:
+        if all(type(x) in (int, str) for x in obj):
+            items = sorted(obj, key=lambda x: (type(x) is str, x))
+            self.out.append(("s", tuple(items)))
+            return
+        # members that are objects: order-independent, by each member's own encoding
+        parts = []
+        for x in obj:
+            sub = _Walker()
+            sub.memo = dict(self.memo)  # references to what was seen before stay references
+            sub.walk(x)
+            parts.append(marshal.dumps(sub.out, _MARSHAL))
+        self.out.append(("S", tuple(sorted(parts))))
+
+    def _function(self, fn: types.FunctionType) -> None:
+        self.out.append(("f", fn.__module__, fn.__qualname__))
+        if fn.__closure__:
+            for cell in fn.__closure__:
+                try:
+                    value = cell.cell_contents
+                except ValueError:  # an empty cell
+                    self.out.append(("c",))
+                    continue
+                self.walk(value)
+        if fn.__defaults__:
+            self.walk(fn.__defaults__)
+
+    def _instance(self, obj: Any) -> None:
+        out = self.out
+        t = type(obj)
+        d = getattr(obj, "__dict__", None)
+        slots = _slots(t)
+        if d is not None and not slots:
+            # A leaf (every field a primitive or a plain function) whose fields are equal to
+            # those at the previous fingerprint has the same encoding: reuse it.
+            leaf = self.leaves.get(id(obj))
+            if leaf is not None and leaf[0] is obj and leaf[1] == d:
+                out.append(leaf[2])
+                return
+            if all(type(v) in _PRIMITIVE or _plain_function(v) for v in d.values()):
+                token = ("O", t.__module__, t.__qualname__, *_leaf_items(d))
+                self.leaves[id(obj)] = (obj, dict(d), token)
+                out.append(token)
+                return
+        out.append(("o", t.__module__, t.__qualname__))
+        if d is not None:
+            out.append(len(d))
+            self._items(d)
+        for name in slots:
+            v = getattr(obj, name, _UNSET)
+            if type(v) in _PRIMITIVE:
+                out.append(v)
+            else:
+                self.walk(v)
+
+    def _actor(self, a: Actor) -> None:
+        self.out.append(("A", a.aid, a.name))
+        for name in _ACTOR_STATE:
+            self.walk(getattr(a, name))
+        self.walk(a.fn)
+        self.walk(a.args)
+        if a.dead:
+            return
+        # where it is: its frames, innermost first (a suspended actor's from where it
+        # switched away; the running actor's from the engine's frame that asked the
+        # strategy, leaving out the strategy and whoever fingerprints)
+        frame = _decision_frame() if greenlet.getcurrent() is a else a.gr_frame
+        while frame is not None:
+            self._frame(frame)
+            frame = frame.f_back
+
+    def _frame(self, frame: types.FrameType) -> None:
+        """A frame: its function, the instruction it stopped at, and its locals."""
+        code = frame.f_code
+        out = self.out
+        out.append(("F", code.co_filename, code.co_qualname, frame.f_lasti))
+        loc = frame.f_locals
+        out.append(len(loc))
+        self._items(loc)
+
+    def _generator(self, obj: types.GeneratorType[Any, Any, Any]) -> None:
+        self.out.append(("G", obj.gi_code.co_qualname))
+        if obj.gi_frame is not None:
+            self._frame(obj.gi_frame)
+
+    def _reduced(self, obj: Any) -> None:
+        """A builtin object the walk does not know (an iterator, say): what it pickles to,
+        or only its type when it does not pickle."""
+        self.out.append(("R", type(obj).__qualname__))
+        try:
+            reduced = obj.__reduce__()
+        except Exception:
+            return
+        if isinstance(reduced, tuple):
+            self.walk(reduced[1:])
+
+    def _engine(self, e: Engine) -> None:
+        out = self.out
+        out.append(("E", e.current.aid if e.current is not None else None))
+        for name in _ENGINE_STATE:
+            self.walk(getattr(e, name))
+        out.append(tuple(sorted(e.runnable)))
+        out.append(("w", len(e.waiters)))
+        for key, queue in e.waiters.items():
+            self.walk(key)
+            out.append(tuple(a.aid for a in queue))
+        for a in e.actors:
+            self.walk(a)
+
+
+_Handler = Callable[[_Walker, Any], None]
+_HANDLERS: dict[type, _Handler] = {}  # how each class is walked, found once per class
+
+
+def _handler(t: type) -> _Handler:
+    w = _Walker
+    exact: dict[type, _Handler] = {
+        list: w._sequence,
+        tuple: w._sequence,
+        dict: w._dict,
+        array: w._array,
+        bytearray: w._bytearray,
+        set: w._set,
+        frozenset: w._set,
+        Engine: w._engine,
+        SpinLock: w._lock,
+        Mutex: w._lock,
+        RWSem: w._rwsem,
+        types.FunctionType: w._function,
+        types.MethodType: w._method,
+        types.BuiltinFunctionType: w._named,
+        types.ModuleType: w._named,
+        types.GeneratorType: w._generator,
+    }
+    if t in exact:
+        return exact[t]
+    if _np is not None and t is _np.ndarray:
+        return w._ndarray
+    if issubclass(t, Actor):
+        return w._actor
+    if issubclass(t, greenlet.greenlet):
+        return w._opaque
+    if issubclass(t, type):
+        return w._named
+    if issubclass(t, Enum):
+        return w._enum
+    if issubclass(t, BaseException):
+        return w._exception
+    if issubclass(t, (list, tuple, deque)):
+        return w._sequence_like
+    if issubclass(t, dict):
+        return w._dict_like
+    params = getattr(t, "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return w._frozen
+    if t.__module__ == "builtins" or ("__dict__" not in dir(t) and not _slots(t)):
+        return w._reduced
+    return w._instance
+
+
+_LEAF_LIST = 8  # lists at least this long are cached as leaves when all primitive
+
+
+def _plain_function(v: Any) -> bool:
+    """A function encoded by its name alone (no closure, no defaults): equal means same."""
+    return type(v) is types.FunctionType and v.__closure__ is None and not v.__defaults__
+
+
+def _leaf_items(d: dict[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for k, v in d.items():
+        out.append(k)
+        out.append(v if type(v) in _PRIMITIVE else ("f", v.__module__, v.__qualname__))
+    return out
+
+
+def _decision_frame() -> types.FrameType | None:
+    frame: types.FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_code not in _DECISION_CODES:
+        frame = frame.f_back
+    return frame
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}  # each class's slot names, all bases included
+
+
+def _slots(t: type) -> tuple[str, ...]:
+    slots = _SLOTS.get(t)
+    if slots is None:
+        names: list[str] = []
+        for klass in reversed(t.__mro__):
+            s = klass.__dict__.get("__slots__", ())
+            names.extend((s,) if isinstance(s, str) else s)
+        slots = _SLOTS[t] = tuple(n for n in names if n not in ("__dict__", "__weakref__"))
+    return slots
+
+
+class _MutableError(Exception):
+    pass
+
+
+#: id -> (object, its value token or None if it holds something mutable).  The object is
+#: kept alive so that its id cannot be reused; the cache is dropped when it grows large.
+_IMMUTABLE: dict[int, tuple[Any, Any]] = {}
+
+
+def _remember(obj: Any) -> tuple[Any, Any]:
+    if len(_IMMUTABLE) > 100_000:
+        _IMMUTABLE.clear()
+    try:
+        token = _value(obj)
+    except _MutableError:
+        token = None
+    entry = _IMMUTABLE[id(obj)] = (obj, token)
+    return entry
+
+
+def _value(obj: Any) -> Any:
+    """The token of an immutable value: primitives, tuples and frozensets of them, enums and
+    frozen dataclasses of them; raises _MutableError for anything else."""
+    t = type(obj)
+    if t in _PRIMITIVE:
+        return obj
+    if t is tuple:
+        return ("t", tuple(_value(x) for x in obj))
+    if t is frozenset:
+        return ("z", tuple(sorted((_value(x) for x in obj), key=repr)))
+    if isinstance(obj, Enum):
+        return ("e", t.__qualname__, obj.name)
+    params = getattr(t, "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        fields = getattr(obj, "__dict__", None) or {n: getattr(obj, n) for n in _slots(t)}
+        return ("F", t.__module__, t.__qualname__, tuple((k, _value(v)) for k, v in fields.items()))
+    raise _MutableError
+
+
+class Fingerprinter:
+    """Fingerprints of one execution's states: the machine (and its engine) plus each actor's
+    history of points, read from the engine's point log as it grows."""
+
+    def __init__(self, root: Any, engine: Engine) -> None:
+        self.root = root
+        self.engine = engine
+        self.cursor = 0
+        self.history: dict[int, bytes] = {}  # actor id -> running hash of its points
+        self.arrays: dict[int, tuple[Any, bytes, bytes]] = {}
+        self.leaves: dict[int, tuple[Any, Any, Any]] = {}
+
+    def _histories(self) -> tuple[tuple[int, bytes], ...]:
+        log = self.engine.point_log
+        if log is None:
+            raise ValueError("fingerprints need the engine's point log")
+        hist = self.history
+        for i in range(self.cursor, len(log)):
+            _, aid, name = log[i]
+            h = hashlib.blake2b(hist.get(aid, b""), digest_size=16)
+            h.update(name.encode())
+            hist[aid] = h.digest()
+        self.cursor = len(log)
+        return tuple(sorted(hist.items()))
+
+    def __call__(self) -> bytes:
+        w = _Walker(self.arrays, self.leaves)
+        w.walk(self.root)
+        w.walk(self.engine)  # if the root does not reach it
+        w.out.append(self._histories())
+        return hashlib.blake2b(marshal.dumps(w.out, _MARSHAL), digest_size=16).digest()
+
+
+def fingerprinter(root: Any, engine: Engine) -> Callable[[], bytes]:
+    """A function returning the fingerprint of the current state of *root* and *engine*."""
+    return Fingerprinter(root, engine)
