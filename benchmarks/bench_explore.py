@@ -110,7 +110,7 @@ def main() -> None:
     ap.add_argument("--no-prune", action="store_true", help="DFS without state pruning")
     ap.add_argument("--only", choices=("steps", "pct", "dfs"), help="run one section")
     args = ap.parse_args()
-    seeds, cap, dfs_cap, sps = (2, 300, 200, 20) if args.quick else (5, 10_000, 5_000, 200)
+    seeds, cap, dfs_cap, sps = (2, 300, 200, 20) if args.quick else (5, 10_000, 20_000, 200)
     info = machine_info()
     guarded = sorted(n for n, sc in REGISTRY.items() if sc.guard is not None)
 
