@@ -136,7 +136,7 @@ class _Walker:
             if leaf is not None and leaf[0] is obj and leaf[1] == obj:
                 out.append(leaf[2])
                 return
-            if all(type(x) in _PRIM for x in obj):
+            if _PRIM.issuperset(map(type, obj)):
                 token = (type(obj).__name__, len(obj), *obj)
                 self.leaves[id(obj)] = (obj, tuple(obj) if type(obj) is list else obj, token)
                 out.append(token)
@@ -294,7 +294,10 @@ class _Walker:
             if leaf is not None and leaf[0] is obj and leaf[1] == d:
                 out.append(leaf[2])
                 return
-            if all(type(v) in _PRIM or _plain_function(v) for v in d.values()):
+            values = d.values()
+            if _PRIM.issuperset(map(type, values)) or all(
+                type(v) in _PRIM or _plain_function(v) for v in values
+            ):
                 token = (*leaf_head, *_leaf_items(d))
                 self.leaves[id(obj)] = (obj, dict(d), token)
                 out.append(token)
