@@ -6,6 +6,7 @@ forms) are found with every guard on."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ import pytest
 
 import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
 from hugetmpfs.explore import REGISTRY
+from hugetmpfs.explore.findings import load_finding, schedule_of
 from hugetmpfs.explore.runner import ExploreOptions, replay, run_once
 from hugetmpfs.explore.scenario import Scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from hugetmpfs.shmem.machine import Machine
 
 GUARDED = ("recovery-vs-punch-and-write", "recovery-remap-vs-punch", "recovery-vs-eviction")
+
+FINDINGS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "findings")
 
 
 @pytest.mark.parametrize("name", GUARDED)
@@ -208,3 +212,19 @@ def test_the_shrinker_spins_on_the_tag_of_a_complete_team() -> None:
 
 class _SpunError(Exception):
     """The bounded yield point's way out of shmem_get_hugehole's loop."""
+
+
+def test_r27_fix_removes_its_head_left_beyond_eof_by_an_eviction() -> None:
+    """The schedule exhaustive DFS found with every guard on (docs/findings): the exposed
+    head is inserted by the SGP_TEAM hint after eviction's truncation; the R27 fix's undo
+    truncates it, so the evicted inode holds nothing."""
+    path = os.path.join(FINDINGS, "recovery-vs-eviction-r27-fix-head-beyond-eof.json")
+    data = load_finding(path)
+    sc = REGISTRY[data["scenario"]]
+    assert "R27-expose-empty-head" in sc.behaviours
+    run = replay(sc, schedule_of(data).decisions, ExploreOptions("dfs", 1, variant="v24"))
+    assert run.finding is None
+    names = {aid: name for aid, name, _ in run.actors}
+    undo = {names[aid] for _, aid, point in run.point_log if point.startswith("shmem_undo_range")}
+    assert "unlink" in undo  # the eviction's truncation
+    assert any(name.startswith("kworker") for name in undo)  # and the fix's undo after it

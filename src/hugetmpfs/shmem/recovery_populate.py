@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from hugetmpfs.mm.debug import VM_BUG_ON_PAGE
 from hugetmpfs.mm.filemap import lock_page, unlock_page
+from hugetmpfs.mm.machine import PAGE_SHIFT
 from hugetmpfs.mm.migrate import (
     MIGRATE_SHMEM_RECOVERY,
     MIGRATE_SYNC,
@@ -52,6 +53,7 @@ from hugetmpfs.mm.pageteam import inc_team_pte_mapped, team_head
 from hugetmpfs.mm.rmap import page_add_file_rmap, page_mapped, page_remove_rmap
 from hugetmpfs.mm.swap import isolate_lru_page, lru_add_drain, lru_add_drain_all, put_page
 from hugetmpfs.mm.vmstat import NR_ISOLATED_ANON
+from hugetmpfs.shmem.fileops import shmem_truncate_range
 from hugetmpfs.shmem.getpage import SGP_TEAM, shmem_getpage_gfp
 from hugetmpfs.shmem.huge import shmem_shrinklist_add
 from hugetmpfs.shmem.recovery_swapin import shmem_recovery_swapin
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
     from hugetmpfs.shmem.machine import Machine
     from hugetmpfs.shmem.recovery import Recovery
 
-ENOENT, EAGAIN = 2, 11
+ENOENT, EAGAIN, EINVAL = 2, 11, 22
 _UPTODATE_DIRTY = PG_uptodate | PG_dirty
 
 
@@ -340,7 +342,24 @@ def _populate_finish(m: Machine, r: Recovery, head: int, error: int) -> int:
         st.recov_partial += 1
         error = -EAGAIN
     unlock_page(m, head)
+    if error == -EINVAL and "R27-expose-empty-head" in m.behaviours:
+        _undo_beyond_eof(m, r)
     return error
+
+
+def _undo_beyond_eof(m: Machine, r: Recovery) -> None:
+    """The R27 fix's own undo (model behaviour, not in the series): the SGP_TEAM hint found
+    i_size shrunk after instantiating the exposed head, which base/R4.6 leaves in the cache
+    for the truncation, as a team member; but the truncation may have run already (an
+    eviction that now waits for this work), and nothing would remove the head.  Truncate
+    the extent's part beyond EOF now that the team is disbanded, as that truncation would
+    have."""
+    inode = r.inode
+    page = 1 << PAGE_SHIFT
+    start = max((inode.i_size + page - 1) & ~(page - 1), r.head_index << PAGE_SHIFT)
+    end = ((r.head_index + m.HPAGE_PMD_NR) << PAGE_SHIFT) - 1
+    if start <= end:
+        shmem_truncate_range(m, inode, start, end)
 
 
 def _leave_partial(m: Machine, r: Recovery, head: int) -> None:
