@@ -17,11 +17,13 @@ from hugetmpfs.explore import REGISTRY
 from hugetmpfs.explore.findings import load_finding, schedule_of
 from hugetmpfs.explore.runner import ExploreOptions, replay, run_once
 from hugetmpfs.explore.scenario import Scenario
-from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH
-from hugetmpfs.explore.scenarios.recovery import NEW, _head_misplaced, reads_back
+from hugetmpfs.explore.scenarios.recovery import (
+    NEW,
+    _head_misplaced,
+    punch_and_write,
+    reads_back,
+)
 from hugetmpfs.mm.page_flags import PG_swapbacked
-from hugetmpfs.shmem import vfs
-from hugetmpfs.shmem.fileops import WriteSource
 from hugetmpfs.shmem.names import GUARDS
 from hugetmpfs.shmem.shrinker import shmem_get_hugehole
 from hugetmpfs.testing import SwitchAt, assert_explore_finds, assert_explores_clean
@@ -104,11 +106,7 @@ def _head_rewritten(seen: list[tuple[int | None, int | None, bool]]) -> Scenario
         task, fd = _head_misplaced(m)
         _watch_head(m, seen)
 
-        def punch_and_write() -> None:
-            vfs.sys_fallocate(task, fd, PUNCH, 0, PAGE)
-            vfs.sys_pwrite64(task, fd, WriteSource(1, byte=NEW), 0)
-
-        m.engine.spawn(punch_and_write, name="punch+write", cpu=1)
+        m.engine.spawn(punch_and_write, task, fd, 0, name="punch+write", cpu=1)
         return reads_back(task, fd, lambda i: NEW if i == 0 else 0 if i == 1 else 0x61 + i)
 
     return Scenario("recovery-v24-head-rewritten", setup, recovery=True, behaviours=("R4c-fix",))

@@ -77,6 +77,12 @@ def reads_back(
     return check
 
 
+def punch_and_write(task: vfs.Task, fd: int, index: int) -> None:
+    """Punch the page at *index*, then write NEW into its first byte."""
+    vfs.sys_fallocate(task, fd, PUNCH, index * PAGE, PAGE)
+    vfs.sys_pwrite64(task, fd, WriteSource(1, byte=NEW), index * PAGE)
+
+
 def _written(index: int, changed: int | None = None) -> int:
     if index == changed:
         return NEW
@@ -98,11 +104,7 @@ def recovery_vs_punch_and_write(m: Machine) -> object:
     task, fd, _ = small_extent(m)
     queue_work(m, task, fd)
 
-    def punch_and_write() -> None:
-        vfs.sys_fallocate(task, fd, PUNCH, 3 * PAGE, PAGE)
-        vfs.sys_pwrite64(task, fd, WriteSource(1, byte=NEW), 3 * PAGE)
-
-    m.engine.spawn(punch_and_write, name="punch+write", cpu=1)
+    m.engine.spawn(punch_and_write, task, fd, 3, name="punch+write", cpu=1)
     return reads_back(task, fd, lambda i: _written(i, 3))
 
 

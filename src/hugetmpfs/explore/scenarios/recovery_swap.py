@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from hugetmpfs.explore.scenario import Budget, scenario
 from hugetmpfs.explore.scenarios._setup import PAGE, PUNCH, written_file
-from hugetmpfs.explore.scenarios.recovery import FIX, NEW, queue_work, reads_back
+from hugetmpfs.explore.scenarios.recovery import (
+    FIX,
+    NEW,
+    punch_and_write,
+    queue_work,
+    reads_back,
+)
 from hugetmpfs.mm.page_flags import PG_checked
 from hugetmpfs.mm.swap import isolate_lru_page, lru_add_drain_all
 from hugetmpfs.mm.vmscan import reclaim_pages
@@ -92,12 +98,6 @@ def reads_written(task: vfs.Task, fd: int, changed: int | None = None) -> Check:
     """An end check for swapped_extent's file: a hole at index 0, then 0x61 + index, but
     NEW at *changed*."""
     return reads_back(task, fd, lambda i: NEW if i == changed else 0x61 + i if i else 0)
-
-
-def punch_and_write(task: vfs.Task, fd: int, index: int) -> None:
-    """Punch the page at *index*, then write NEW into its first byte."""
-    vfs.sys_fallocate(task, fd, PUNCH, index * PAGE, PAGE)
-    vfs.sys_pwrite64(task, fd, WriteSource(1, byte=NEW), index * PAGE)
 
 
 @scenario(
