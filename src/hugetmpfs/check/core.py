@@ -28,7 +28,7 @@ from a log of what happened), registered with three facts the step hook needs:
 ``frames_ok``
     For a check that is a condition on each frame (it finds something exactly when the
     condition fails at some frame): ``frames_ok(ctx, frames)`` says whether the whole
-    condition holds at *frames* (pfns, a numpy array, maybe repeated) now.  When the
+    condition holds at *frames* (pfns, a list of ints, maybe repeated) now.  When the
     only reads of a check that found nothing that changed are restricted reads, the step
     hook asks it about the changed frames of those reads instead of rerunning the check.
 

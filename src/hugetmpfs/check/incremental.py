@@ -18,6 +18,10 @@ bits.  Then:
   part (VALUED, a numpy array) is then recomputed at once and its readers learn of a
   change only if its value differs from the one they read.
 
+What to drop and unsettle for a set of changed parts (and flag bits) is worked out once
+and kept (Layout.plan), shared by every tracker of the same invariants: a step costs a
+look-up, not a walk over the readers of each changed part.
+
 Nothing here relies on the model reporting its writes: a copy is compared, so a mutation
 anywhere in a part is seen.  A copy may change when nothing the checks read did (a stale
 radix-tree slot, a dict reordered): that costs a rerun, never a missed change.  What must
@@ -345,13 +349,6 @@ def inputs(name: str) -> tuple[frozenset[str], int, tuple[Restricted, ...]]:
 UNSEEN = object()  # a valued part not computed when it was dropped
 
 
-def _drop(cached: dict[str, Any], name: str, before: dict[str, Any]) -> None:
-    """Drop census part *name*; a valued one's value is kept in *before* (the first time)."""
-    value = cached.pop(name, UNSEEN)
-    if name in VALUE_NAMES and name not in before:
-        before[name] = value
-
-
 VALUE_NAMES = frozenset(VALUED)
 
 
@@ -359,14 +356,13 @@ def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-class Tracker:
-    """One machine's copies of the parts, its kept census, and which checks are settled
-    (found nothing, and nothing they read has changed since)."""
+class Layout:
+    """What a tracker derives from its invariants alone: who reads what, and the plans
+    made so far (what to drop and unsettle for a set of changed parts).  Shared by every
+    tracker of the same invariants (layout())."""
 
-    def __init__(self, m: MemMachine, invariants: list[Invariant]) -> None:
-        self.m = m
+    def __init__(self, invariants: tuple[Invariant, ...]) -> None:
         self.invariants = invariants
-        self.start_afresh()
         expanded = [expand(inv.reads, inv.flag_bits) for inv in invariants]
         self.inv_reads = [(parts, bits) for parts, bits, _ in expanded]
         census_expanded = {
@@ -375,11 +371,6 @@ class Tracker:
             if name in Census.__dict__ and name not in ARRAY_PARTS
         }
         self.census_reads = {name: x[:2] for name, x in census_expanded.items()}
-        # array part -> (census part, support, bits) reading it at the support's frames only
-        self.census_restricted: dict[str, list[tuple[str, str, int]]] = {}
-        for name, (_, _, restricted) in census_expanded.items():
-            for array, support, bits in restricted:
-                self.census_restricted.setdefault(array, []).append((name, support, bits))
         # a census part dropped for a restricted read is dropped after the supports are
         # looked at (refresh), so none may be a support, nor read by one
         supports = {s.split(".")[0] for *_, r in expanded for _, s, _ in r}
@@ -406,16 +397,11 @@ class Tracker:
             }
             if inv.frames_ok is not None and not set(restricted) <= own:
                 raise AssertionError(f"{inv.name}: frames_ok, and a census part reads frames")
-        # part -> checks / census parts reading it (flags: by bits, looked up per change)
+        # part -> checks / census parts reading it (flags: by bits)
         self.readers: dict[str, list[int]] = {p: [] for p in PARTS}
         for i, (parts, _) in enumerate(self.inv_reads):
             for p in parts:
                 self.readers.setdefault(p, []).append(i)
-        # array part -> (check, support, bits) reading it at the support's frames only
-        self.restricted: dict[str, list[tuple[int, str, int]]] = {}
-        for i, (_, _, restricted) in enumerate(expanded):
-            for array, support, bits in restricted:
-                self.restricted.setdefault(array, []).append((i, support, bits))
         # the lock classes some check asks about one by one
         self.held_parts = sorted(p for p in self.readers if p.startswith(HELD))
         self.census_readers: dict[str, list[str]] = {p: [] for p in PARTS}
@@ -433,10 +419,83 @@ class Tracker:
             for b in range(FLAG_BITS)
         }
         self.census_all_bits = [name for name, (_, bits) in self.census_reads.items() if bits]
-        # changed array part -> old ^ new (flags), (new, old, typecode) (others), None (new)
-        self.deltas: dict[str, Any] = {}
+        # array part -> per (support, bits): the census parts and the checks reading the
+        # array at the support's frames only (in the order first met)
+        groups: dict[str, dict[tuple[str, int], tuple[list[str], list[int]]]] = {}
+        for name, (_, _, restricted) in census_expanded.items():
+            for array, support, bits in restricted:
+                group = groups.setdefault(array, {}).setdefault((support, bits), ([], []))
+                group[0].append(name)
+        for i, (_, _, restricted) in enumerate(expanded):
+            for array, support, bits in restricted:
+                group = groups.setdefault(array, {}).setdefault((support, bits), ([], []))
+                group[1].append(i)
+        self.restricted: dict[str, tuple[tuple[str, int, tuple[str, ...], tuple[int, ...]], ...]]
+        self.restricted = {
+            array: tuple(
+                (support, bits, tuple(names), tuple(checks))
+                for (support, bits), (names, checks) in by.items()
+            )
+            for array, by in groups.items()
+        }
+        self.frames_ok = [inv.frames_ok for inv in invariants]
+        # (changed parts, flag bits) -> what to drop and unsettle (plan)
+        self.plans: dict[tuple[tuple[str, ...], int], Plan] = {}
+        self.value_plans = {name: self._plan((VALUE + name,), 0) for name in VALUED}
         # (at_rest, held) -> the checks that apply (Invariant.applies reads only these)
         self.applicable: dict[tuple[bool, frozenset[str]], list[int]] = {}
+
+    def _plan(self, changed: tuple[str, ...], flag_bits: int) -> Plan:
+        """The census parts to drop (plain ones, then valued ones in VALUED order) and the
+        checks to unsettle when *changed* and the *flag_bits* did."""
+        drops: set[str] = set()
+        unsettle: set[int] = set()
+        for part in changed:
+            drops.update(self.census_readers.get(part, ()))
+            unsettle.update(self.readers.get(part, ()))
+        bits = flag_bits
+        while bits:  # each changed flag bit; all at once when -1 (or a bit unheard of)
+            bit = bits & -bits if bits != ALL_FLAGS else ALL_FLAGS
+            drops.update(self.census_bit_readers.get(bit, self.census_all_bits))
+            unsettle.update(self.bit_readers.get(bit, self.all_bits))
+            bits = 0 if bit == ALL_FLAGS else bits & (bits - 1)
+        plain = tuple(sorted(drops - VALUE_NAMES))
+        valued = tuple(name for name in VALUED if name in drops)
+        return plain, valued, tuple(sorted(unsettle))
+
+    def plan(self, changed: tuple[str, ...], flag_bits: int) -> Plan:
+        key = (changed, flag_bits)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plans[key] = self._plan(changed, flag_bits)
+        return plan
+
+
+Plan = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]
+
+_LAYOUTS: dict[tuple[int, ...], Layout] = {}
+
+
+def layout(invariants: list[Invariant]) -> Layout:
+    """The layout of these invariants (made once per list of the same invariants)."""
+    key = tuple(map(id, invariants))
+    found = _LAYOUTS.get(key)
+    if found is None:  # it keeps the invariants, so their ids are not reused
+        found = _LAYOUTS[key] = Layout(tuple(invariants))
+    return found
+
+
+class Tracker:
+    """One machine's copies of the parts, its kept census, and which checks are settled
+    (found nothing, and nothing they read has changed since)."""
+
+    def __init__(self, m: MemMachine, invariants: list[Invariant]) -> None:
+        self.m = m
+        self.invariants = invariants
+        self.layout = layout(invariants)
+        self.start_afresh()
+        # changed array part -> old ^ new (flags), (new, old, typecode) (others), None (new)
+        self.deltas: dict[str, Any] = {}
 
     def start_afresh(self) -> None:
         """No copies, no census kept, no check settled: the next round recounts all."""
@@ -452,7 +511,7 @@ class Tracker:
         """Compare the machine with the copies (and keep the new ones): the parts that
         changed, and the flag bits that did.  ``self.deltas`` keeps, per changed array, what
         to find its changed frames from."""
-        m, deltas = self.m, self.deltas
+        m, deltas, copies = self.m, self.deltas, self.copies
         deltas.clear()
         changed: list[str] = []
         flag_bits = 0
@@ -461,10 +520,10 @@ class Tracker:
                 self.start_afresh()
                 return self._changes(at_rest, held)
             now = arr.tobytes()
-            before = self.copies.get(name)
+            before = copies.get(name)
             if now == before:
                 continue
-            self.copies[name] = now
+            copies[name] = now
             if before is None:  # the first look: everything is new
                 deltas[part] = None
                 flag_bits = ALL_FLAGS
@@ -474,11 +533,10 @@ class Tracker:
                 )
                 deltas[part] = x
                 flag_bits = int(np.bitwise_or.reduce(x))
-            else:  # old ^ new made when a restricted read asks (see refresh)
+            else:  # old != new made when a restricted read asks (see refresh)
                 deltas[part] = (now, before, arr.typecode)
             if part != "flags" and (not changed or changed[-1] != part):
                 changed.append(part)
-        copies = self.copies
         for part, copy in OBJECT_PARTS.items():
             now = copy(m)
             before = copies.get(part)
@@ -501,7 +559,7 @@ class Tracker:
         if held != before:
             copies["held"] = held
             changed.append("held")
-            for part in self.held_parts:
+            for part in self.layout.held_parts:
                 lock = part[len(HELD) :]
                 if before is None or (lock in held) != (lock in before):
                     changed.append(part)
@@ -514,112 +572,109 @@ class Tracker:
             value = getattr(value, attr)
         return value
 
-    def _changed_at(self, delta: Any, support: str, bits: int, memo: dict[Any, Any]) -> list[int]:
-        """The frames where a changed array (*delta*, see ``deltas``) changed, in its bits
-        among *bits* for flags, and where the census array *support* is non-zero (all
-        frames for ALL_FRAMES), in increasing order.  *memo* keeps what is made, per
-        changed array.  The changed frames are few: plain Python over them."""
-        hit = memo.get((bits, support))
-        if hit is None:
-            changed = memo.get("changed")
-            if changed is None:
-                if isinstance(delta, tuple):
-                    now, before, typecode = delta
-                    x = np.frombuffer(now, dtype=typecode) ^ np.frombuffer(before, dtype=typecode)
-                else:
-                    x = delta
-                nonzero = x.nonzero()[0]
-                changed = memo["changed"] = (nonzero.tolist(), x[nonzero].tolist())
-            frames, xors = changed
-            if bits == ALL_FLAGS:
-                hit = frames
-            else:
-                hit = [p for p, v in zip(frames, xors, strict=True) if v & bits]
-            if support != ALL_FRAMES and hit:
-                at = self._support(support)
-                hit = [p for p in hit if at[p]]
-            memo[bits, support] = hit
-        return hit
+    @staticmethod
+    def _changed_frames(delta: Any) -> tuple[list[int], list[int] | None]:
+        """The frames where a changed array (*delta*, see ``deltas``) changed, in
+        increasing order, and for flags the changed bits there (old ^ new)."""
+        if isinstance(delta, tuple):
+            now, before, typecode = delta
+            frames = np.flatnonzero(
+                np.frombuffer(now, dtype=typecode) != np.frombuffer(before, dtype=typecode)
+            )
+            return frames.tolist(), None
+        frames = delta.nonzero()[0]
+        return frames.tolist(), delta[frames].tolist()
 
     def refresh(self, ctx: Context) -> None:
         """Unsettle the checks and drop the census parts that read what changed."""
         changed, flag_bits = self._changes(ctx.at_rest, ctx.held)
         settled = self.settled
+        if not changed and not flag_bits:
+            ctx.__dict__["census"] = self.census
+            return
+        lay = self.layout
         cached = self.census.__dict__
-        before: dict[str, Any] = {}  # valued part dropped -> its value (or UNSEEN)
-        for part in changed:
-            for name in self.census_readers.get(part, ()):
-                _drop(cached, name, before)
-        bits = flag_bits
-        while bits:  # each changed flag bit; all at once when -1 (or a bit unheard of)
-            bit = bits & -bits if bits != ALL_FLAGS else ALL_FLAGS
-            for name in self.census_bit_readers.get(bit, self.census_all_bits):
-                _drop(cached, name, before)
-            for i in self.bit_readers.get(bit, self.all_bits):
-                settled[i] = False
-            bits = 0 if bit == ALL_FLAGS else bits & (bits - 1)
-        if before:  # a valued part changed only if its value did (VALUED)
+        plain, valued, unsettle = lay.plan(tuple(changed), flag_bits)
+        for name in plain:
+            cached.pop(name, None)
+        for i in unsettle:
+            settled[i] = False
+        if valued:  # a valued part changed only if its value did (VALUED)
+            before = {name: cached.pop(name, UNSEEN) for name in valued}
             for name in VALUED:
-                value = before.get(name, UNSEEN)
-                if value is UNSEEN and name not in before:
+                if name not in before:
                     continue  # not dropped: it stands
+                value = before[name]
                 if value is not UNSEEN and _same_array(value, getattr(self.census, name)):
                     continue
-                changed.append(VALUE + name)
-                for reader in self.census_readers.get(VALUE + name, ()):
-                    _drop(cached, reader, before)
-        for part in changed:
-            for i in self.readers.get(part, ()):
-                settled[i] = False
+                plain, valued, unsettle = lay.value_plans[name]
+                for reader in plain:
+                    cached.pop(reader, None)
+                for reader in valued:
+                    if reader not in before:
+                        before[reader] = cached.pop(reader, UNSEEN)
+                for i in unsettle:
+                    settled[i] = False
         # reads restricted to some frames: rerun only if a changed frame is among them, or
         # for a check with frames_ok, if its condition fails at one (the census is current
         # by now; a support that changed has unsettled its readers)
         ctx.__dict__["census"] = self.census
-        restricted, invariants = self.restricted, self.invariants
+        if not self.deltas:
+            return
+        restricted = lay.restricted
         asks: dict[int, list[int]] = {}  # check -> changed frames to ask about
-        census_restricted = self.census_restricted
         for part, delta in self.deltas.items():
-            readers = restricted.get(part)
-            census_readers = census_restricted.get(part)
-            if not readers and not census_readers:
+            groups = restricted.get(part)
+            if groups is None:
                 continue
-            touched: dict[Any, Any] = {}  # (bits, support) -> frames; "x", "nonzero"
-            # census parts first (none of them is a support: __init__ checks)
-            for name, support, bits in census_readers or ():
-                if name not in cached or (part == "flags" and not bits & flag_bits):
-                    continue  # not kept, or none of the bits it reads changed
-                if delta is None or self._changed_at(delta, support, bits, touched):
-                    cached.pop(name)
-            for i, support, bits in readers or ():
-                if not settled[i] or (part == "flags" and not bits & flag_bits):
-                    continue  # rerun already, or none of the bits it reads changed
+            frames: list[int] | None = None
+            xors: list[int] | None = None
+            for support, bits, names, checks in groups:
+                if part == "flags" and not bits & flag_bits:
+                    continue  # none of the bits they read changed
+                # census parts (none of them is a support: Layout checks), not kept, and
+                # checks rerun already, need nothing
+                names = [name for name in names if name in cached]
+                checks = [i for i in checks if settled[i]]
+                if not names and not checks:
+                    continue
                 if delta is None:
-                    settled[i] = False
-                    continue
-                hit = self._changed_at(delta, support, bits, touched)
-                if not hit:
-                    continue
-                if invariants[i].frames_ok is None:
-                    settled[i] = False
+                    hit: list[int] = [-1]  # everything is new
                 else:
-                    asks.setdefault(i, []).extend(hit)
-        for i, frames in asks.items():
+                    if frames is None:
+                        frames, xors = self._changed_frames(delta)
+                    if bits == ALL_FLAGS or xors is None:
+                        hit = frames
+                    else:
+                        hit = [p for p, v in zip(frames, xors, strict=True) if v & bits]
+                    if support != ALL_FRAMES and hit:
+                        at = self._support(support)
+                        hit = [p for p in hit if at[p]]
+                    if not hit:
+                        continue
+                for name in names:
+                    cached.pop(name, None)
+                for i in checks:
+                    if delta is None or lay.frames_ok[i] is None:
+                        settled[i] = False
+                    else:
+                        asks.setdefault(i, []).extend(hit)
+        for i, at_frames in asks.items():
             if settled[i]:
-                ok = invariants[i].frames_ok
+                ok = lay.frames_ok[i]
                 assert ok is not None
-                settled[i] = ok(ctx, np.array(frames, dtype=np.intp))
+                settled[i] = ok(ctx, at_frames)
 
     def run(self, ctx: Context, first_only: bool) -> list[Violation]:
         """What run_checks(self.invariants, ctx, first_only) returns, rerunning only the
         checks that are not settled."""
         self.refresh(ctx)
-        ctx.__dict__["census"] = self.census
         settled, invariants = self.settled, self.invariants
         key = (ctx.at_rest, ctx.held)
-        applicable = self.applicable.get(key)
+        applicable = self.layout.applicable.get(key)
         if applicable is None:
             applicable = [i for i, inv in enumerate(invariants) if inv.applies(ctx)]
-            self.applicable[key] = applicable
+            self.layout.applicable[key] = applicable
         out: list[Violation] = []
         for i in applicable:
             if settled[i]:
