@@ -264,6 +264,30 @@ ORIGINALS: dict[str, Callable[[Context], list[Violation]]] = {
     )
 }
 
+
+def _entries_ok_at(ctx: Context, frames: np.ndarray) -> bool:
+    from hugetmpfs.check.pages import _wrong_entries
+
+    c = ctx.census
+    at = np.zeros(c.n, dtype=bool)
+    at[frames] = True
+    k = at[c.cache.pfn].nonzero()[0]  # the entries holding one of the frames
+    return not any(bad.any() for bad in _wrong_entries(c, k).values())
+
+
+def _covers_at(ctx: Context, frames: np.ndarray) -> bool:
+    c = ctx.census
+    refcount = c.refcount[frames]
+    return not (refcount < 0).any() and not (refcount < c.owners[frames]).any()
+
+
+#: invariant -> its original frames_ok, of a context and the frames as a numpy array
+#: (commit c868b99)
+ORIGINAL_FRAMES_OK: dict[str, Callable[[Context, np.ndarray], bool]] = {
+    "pagecache_matches_page_fields": _entries_ok_at,
+    "refcount_covers_owners": _covers_at,
+}
+
 #: helper -> (its new version, its original), each a function of a context
 ORIGINAL_HELPERS: dict[str, tuple[Callable[[Context], object], Callable[[Context], object]]] = {
     "teams._members": (teams._members, _members),

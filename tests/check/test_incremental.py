@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from reference_checks import ORIGINAL_HELPERS, ORIGINAL_PARTS, ORIGINALS
+from reference_checks import ORIGINAL_FRAMES_OK, ORIGINAL_HELPERS, ORIGINAL_PARTS, ORIGINALS
 
 import hugetmpfs.explore.runner as runner
 import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
@@ -118,6 +118,23 @@ def kept_census_mismatches(tracker: Tracker, at_rest: bool, held: frozenset[str]
     return out
 
 
+def frames_ok_mismatches(ctx: Context, rng: random.Random) -> list[str]:
+    """Each frames_ok asked about a few frame sets (pages in use, cached, in range, repeated
+    ones), against its original (reference_checks.ORIGINAL_FRAMES_OK)."""
+    c, n = ctx.census, ctx.m.nr_frames
+    used = sorted({*c.cache.pfn.tolist(), *np.flatnonzero(c.refcount).tolist()}) or [0]
+    out = []
+    for name, original in ORIGINAL_FRAMES_OK.items():
+        ok = INVARIANTS[name].frames_ok
+        assert ok is not None
+        for size in (1, 2, 5):
+            frames = [rng.choice(used) for _ in range(size)] + [rng.randrange(n)]
+            new, old = ok(ctx, frames), original(ctx, np.array(frames, dtype=np.intp))
+            if new != old:
+                out.append(f"{name}.frames_ok({frames}): {new} != {old}")
+    return out
+
+
 class Twin:
     """A step hook that runs the checks both ways and records every disagreement."""
 
@@ -126,6 +143,7 @@ class Twin:
         self.violating_steps = 0
         self.originals_broken = 0  # how often an original found something
         self.mismatches: list[str] = []
+        self.rng = random.Random(7)
 
     def hook(self, m: MemMachine, **_: object) -> object:
         invariants = select()
@@ -159,6 +177,9 @@ class Twin:
                     if new != old:
                         self.mismatches.append(f"step {engine.steps} {name}: {new} != {old}")
                     self.originals_broken += bool(old)
+            self.mismatches.extend(
+                f"step {engine.steps}: {x}" for x in frames_ok_mismatches(ctx, self.rng)
+            )
             self.steps += 1
             self.violating_steps += bool(full)
             # a violation does not stop the run: checks that stay broken, or heal, are
@@ -298,6 +319,8 @@ def test_rewritten_checks_equal_their_originals_on_corrupted_states(
                     ctx = Context(m, at_rest, held)
                     if new_helper(ctx) != old_helper(Context(m, at_rest, held)):
                         mismatches.append(f"step {engine.steps} {helper} differs")
+                wrong = frames_ok_mismatches(Context(m, at_rest, held), rng)
+                mismatches.extend(f"step {engine.steps}: {x}" for x in wrong)
                 for inv_name, original in ORIGINALS.items():
                     new = INVARIANTS[inv_name].fn(Context(m, at_rest, held))
                     old = original(Context(m, at_rest, held))

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from hugetmpfs.check.core import REST, STEP, Report, Violation, invariant
 from hugetmpfs.mm.filemap import AddressSpace
 from hugetmpfs.mm.page_flags import PG_buddy, PG_locked, PG_swapbacked, PG_team
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from hugetmpfs.check.census import Census
     from hugetmpfs.check.core import Context
 
@@ -63,13 +63,29 @@ def _wrong_entries(c: Census, k: np.ndarray | slice) -> dict[str, np.ndarray]:
     }
 
 
-def _entries_ok_at(ctx: Context, frames: np.ndarray) -> bool:
-    """pagecache_matches_page_fields's condition at the entries of these frames."""
+def _entries_ok_at(ctx: Context, frames: list[int]) -> bool:
+    """pagecache_matches_page_fields's condition at the entries of these frames (pfns in
+    range): _wrong_entries's conditions, one entry at a time (they are few)."""
     c = ctx.census
-    at = np.zeros(c.n, dtype=bool)
-    at[frames] = True
-    k = at[c.cache.pfn].nonzero()[0]  # the entries holding one of the frames
-    return not any(bad.any() for bad in _wrong_entries(c, k).values())
+    cache = c.cache
+    count = cache.count
+    held = {page for page in frames if count[page]}  # frames some entry holds
+    if not held:
+        return True
+    if any(count[page] > 1 for page in held):
+        return False  # in several slots
+    m = ctx.m
+    flags, mapping, index, refcount, free = m.flags, m.mapping, m.index, m.refcount, c.free
+    for k, page in enumerate(cache.pfn.tolist()):
+        if page not in held:
+            continue
+        if mapping[page] != cache.mapping_id[k] or index[page] != cache.index[k]:
+            return False  # points elsewhere
+        if cache.shmem[k] and not flags[page] & PG_swapbacked:
+            return False  # a shmem page without PG_swapbacked
+        if refcount[page] <= 0 or flags[page] & PG_buddy or free[page]:
+            return False  # free
+    return True
 
 
 @invariant(
@@ -190,11 +206,14 @@ def _owners_text(ctx: Context, page: int) -> str:
     return ", ".join(f"{k} {int(n)}" for k, n in parts.items() if n) or "none"
 
 
-def _covers_at(ctx: Context, frames: np.ndarray) -> bool:
-    """refcount_covers_owners's condition at these frames."""
-    c = ctx.census
-    refcount = c.refcount[frames]
-    return not (refcount < 0).any() and not (refcount < c.owners[frames]).any()
+def _covers_at(ctx: Context, frames: list[int]) -> bool:
+    """refcount_covers_owners's condition at these frames (few: one at a time)."""
+    refcount, owners = ctx.m.refcount, ctx.census.owners
+    for page in frames:
+        count = refcount[page]
+        if count < 0 or count < owners[page]:
+            return False
+    return True
 
 
 @invariant(
