@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.machine import MAX_ORDER
 from hugetmpfs.mm.page_flags import (
@@ -40,6 +38,8 @@ from hugetmpfs.mm.swap import (
 from hugetmpfs.mm.vmstat import NR_FREE_PAGES, NR_INACTIVE_ANON
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from hugetmpfs.check.census import Census
     from hugetmpfs.check.core import Context
     from hugetmpfs.mm.machine import MemMachine
@@ -163,6 +163,20 @@ def page_uses(c: Census) -> dict[str, np.ndarray]:
     }
 
 
+def _used_frames(c: Census) -> list[int]:
+    """The frames where one of page_uses is non-zero (maybe repeated): cache entries, LRU
+    members, pagevec pages, pte-mapped pages, huge pmd heads and pte tables in range."""
+    n, t = c.n, c.tables
+    out = c.cache.pfn.tolist()  # in range
+    for pages in c.lru.members:  # in range
+        out += pages
+    out += [p for pvec in c.m.lru_add_pvec for p in pvec if 0 <= p < n]
+    out += [p for _, _, p, _ in t.ptes if 0 <= p < n]
+    out += [e.head for _, _, e in t.huge if 0 <= e.head < n]
+    out += [x.page for _, _, x, _ in t.tables if 0 <= x.page < n]
+    return out
+
+
 @invariant(
     when=STEP,
     cost="census (cache, LRU, pagevecs, tables) + O(frames) numpy",
@@ -173,14 +187,12 @@ def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     page table, and is mapped by no pte or huge pmd (I17: no mapped page is freed)."""
     m, c = ctx.m, ctx.census
     r = Report("free_pages_unreferenced")
-    free, uses = c.free, page_uses(c)
-    # the usual answer at once: no frame both free and used (a bitwise or of the uses is
-    # non-zero exactly where one of them is)
-    used = uses["on an LRU list"].astype(np.int64)
-    for use in uses.values():
-        used |= use
-    if not (free & (used != 0)).any():
+    free = c.free
+    # the usual answer at once: no used frame is free (the frames where some use is
+    # non-zero, from the few pages each census part names)
+    if not free[_used_frames(c)].any():
         return r.result()
+    uses = page_uses(c)
     for what, use in uses.items():  # counts (≥ 0) or flags: the used frames are few
         for page in [page for page in use.nonzero()[0].tolist() if free[page]][:4]:
             r.add(f"free page {what}: " + m.dump_page(page))

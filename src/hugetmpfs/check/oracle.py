@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.highmem import MIXED, PoisonError, page_read
 from hugetmpfs.mm.machine import PAGE_SHIFT, PAGE_SIZE
+from hugetmpfs.mm.page_alloc import POISON
 from hugetmpfs.mm.page_flags import PG_locked, PG_uptodate
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry, radix_tree_exceptional_entry
 from hugetmpfs.shmem import vfs
@@ -230,17 +231,19 @@ def user_pages_initialised(ctx: Context) -> list[Violation]:
     mid-write: shmem_file_write marks it uptodate before it copies)."""
     m, c = ctx.m, ctx.census
     r = Report("user_pages_initialised")
-    poison, flags, n = c.poison, m.flags, c.n
-    # the frames ptes map and huge pmds cover, and those in page caches: few
-    reach = set(c.tables.pte_count.nonzero()[0].tolist())
-    for head in c.tables.pmd_count.nonzero()[0].tolist():
+    flags, content, n = m.flags, m.content, c.n  # content: what ``poison`` reads
+    t = c.tables
+    # the frames ptes map and huge pmds cover, and those in page caches: few (the frames
+    # where pte_count, pmd_count and cache.count are non-zero, from what they count)
+    reach = {p for _, _, p, _ in t.ptes if 0 <= p < n}
+    for head in {e.head for _, _, e in t.huge if 0 <= e.head < n}:
         reach.update(range(head, min(head + m.HPAGE_PMD_NR, n)))
-    for page in [page for page in sorted(reach) if poison[page]][:8]:
+    for page in [page for page in sorted(reach) if content[page] == POISON][:8]:
         r.add("mapped page holds garbage: " + m.dump_page(page))
     readable = [
         page
-        for page in c.cache.count.nonzero()[0].tolist()
-        if flags[page] & (PG_uptodate | PG_locked) == PG_uptodate and poison[page]
+        for page in sorted(set(c.cache.pfn.tolist()))
+        if content[page] == POISON and flags[page] & (PG_uptodate | PG_locked) == PG_uptodate
     ]
     for page in readable[:8]:
         r.add("uptodate cache page holds garbage: " + m.dump_page(page))
