@@ -59,6 +59,8 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "team_heads": (PG_team, "index", "mapping"),
     "team_pages": (PG_team,),
     "team_holes": ("team_heads", "cache", PG_team),
+    "team_usage": ("team_heads", ("private", "team_pages")),
+    "mapped": ("mapcount",),
     "uncached_file_pages": ("page_kind", "cache"),
     "poison": ("content",),
     "extra_owners": ("registered",),
@@ -72,9 +74,11 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
         "team_heads",
         ("private", "team_pages"),
         PG_team,
+        "mapped",
+        "team_usage",
     ),
     "recounts_tables": ("tables",),
-    "recounts_teams": ("team_heads", ("private", "team_pages")),
+    "recounts_teams": ("team_heads", ("private", "team_pages"), "team_usage"),
     "owners": (
         "cache",
         "swapcache_count",
@@ -364,6 +368,24 @@ class Census:
         """Per frame: PageTeam.  What is read of a team (its heads' and members' ``private``)
         is read only here: a support (check/core.py ``reads``)."""
         return (self.flags & PG_team) != 0
+
+    @cached_property
+    def team_usage(self) -> dict[int, tuple[int, int]]:
+        """Live team head -> (instantiated pages, pmd mappings), read from its team_usage
+        (``private``; the high counter counts both)."""
+        m = self.m
+        high = m.team.TEAM_HIGH_COUNTER
+        out = {}
+        for head in self.team_heads.tolist():
+            count = m.private[head] // high
+            nr = min(count, m.HPAGE_PMD_NR)
+            out[head] = (nr, count - nr)
+        return out
+
+    @cached_property
+    def mapped(self) -> np.ndarray:
+        """The frames with a mapcount (≥ 0), in increasing order."""
+        return (self.mapcount >= 0).nonzero()[0]
 
     @cached_property
     def uncached_file_pages(self) -> np.ndarray:

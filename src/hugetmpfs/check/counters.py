@@ -52,12 +52,13 @@ def _mapped(ctx: Context, kind: int) -> int:
     """Mapped pages of one kind (1 file, 2 anon, the hog's pages included), team pages
     counted per I26."""
     c = ctx.census
-    kinds = c.page_kind
-    mapped = (c.mapcount >= 0).nonzero()[0].tolist()  # few: plain Python from here
+    mapped = c.mapped  # few: plain Python from here
+    kinds = c.page_kind[mapped].tolist()
     if kind != 1:
-        hog = c.hog_count
-        plain = sum(1 for page in mapped if kinds[page] == kind)
-        return plain + sum(1 for page in mapped if hog[page] and not kinds[page])
+        hogs = c.hog_count[mapped].tolist()
+        return kinds.count(kind) + sum(
+            1 for k, hog in zip(kinds, hogs, strict=True) if hog and not k
+        )
     # I26: a member of a *live* team counts by its team's rule; a tail still marked PG_team
     # while its head is already disbanded (I4's transient, inside disband_hugetails) counts
     # as the plain page it is about to be.
@@ -66,8 +67,8 @@ def _mapped(ctx: Context, kind: int) -> int:
     n = ctx.m.HPAGE_PMD_NR
     members = dict.fromkeys(teams, 0)
     total = 0
-    for page in mapped:
-        if kinds[page] != 1:
+    for page, k in zip(mapped.tolist(), kinds, strict=True):
+        if k != 1:
             continue
         head = page - page % n  # live heads are aligned
         if head in teams and flags[page] & PG_team:
@@ -81,14 +82,7 @@ def _mapped(ctx: Context, kind: int) -> int:
 
 def _teams(ctx: Context) -> dict[int, tuple[int, int]]:
     """Live team head -> (instantiated pages, pmd mappings), read from its team_usage."""
-    m = ctx.m
-    high = m.team.TEAM_HIGH_COUNTER
-    out = {}
-    for head in ctx.census.team_heads:
-        count = m.private[int(head)] // high
-        nr = min(count, m.HPAGE_PMD_NR)
-        out[int(head)] = (nr, count - nr)
-    return out
+    return ctx.census.team_usage
 
 
 def _hugepages(ctx: Context) -> int:

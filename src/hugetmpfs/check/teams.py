@@ -101,14 +101,20 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
     n = m.HPAGE_PMD_NR
     r = Report("team_usage_matches_team")
     members = _members(ctx)
+    if not members:
+        return r.result()
     pending = _pending_heads(ctx)
     bumps = populate_bumps(m)
+    pmd_count, mapcount, flags = c.tables.pmd_count, m.mapcount, m.flags
     for head, nr in members.items():
         usage = m.private[head]
-        pmds = int(c.tables.pmd_count[head])
-        span = slice(head, head + n)
-        mapped = (c.mapcount[span] >= 0) & ((c.flags[span] & PG_team) != 0)
-        ptes = int(np.count_nonzero(mapped))
+        pmds = int(pmd_count[head])
+        # its subpages with a mapcount and PageTeam (few: plain Python)
+        mapped = [
+            mapcount[page] >= 0 and bool(flags[page] & PG_team)
+            for page in range(head, min(head + n, c.n))
+        ]
+        ptes = sum(mapped)
         where = f"team {head} ({t.describe(usage)}, {nr} members, {pmds} pmds, {ptes} mapped)"
         if usage // t.TEAM_PAGE_COUNTER != nr + pmds:
             r.add(f"{where}: high counter is not members + pmds (I7, I8)")
