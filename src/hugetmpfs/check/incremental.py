@@ -63,6 +63,8 @@ ctx            both ``at_rest`` and ``held``
 from __future__ import annotations
 
 from functools import cache
+from itertools import starmap
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -125,6 +127,9 @@ def _tree(tree: Any) -> tuple[Any, ...]:
     return (tree.count, tuple(tree.tag_count), tuple(tree.keys), nodes)
 
 
+_SPACE = attrgetter("id", "a_ops", "nrpages", "nrexceptional", "host")
+
+
 def _page_caches(m: Any) -> tuple[Any, ...]:
     out = []
     for x in m.mappings:
@@ -133,12 +138,8 @@ def _page_caches(m: Any) -> tuple[Any, ...]:
             out.append(
                 (
                     x,
-                    x.id,
-                    x.a_ops,
-                    x.nrpages,
-                    x.nrexceptional,
+                    _SPACE(x),
                     tuple(x.i_mmap),
-                    host,
                     getattr(host, "evicted", None),
                     getattr(host, "alloced", None),
                     getattr(host, "swapped", None),
@@ -161,13 +162,16 @@ def _pmd(key: int, entry: Any) -> tuple[Any, ...]:
     return (key, *_table(entry))
 
 
+_VMA = attrgetter("mm", "vm_start", "vm_end", "vm_pgoff", "vm_flags", "vm_file")
+
+
 def _vma(vma: Any) -> tuple[Any, ...]:
-    file = vma.vm_file
-    where = (vma, vma.mm, vma.vm_start, vma.vm_end, vma.vm_pgoff, vma.vm_flags, file)
+    where = _VMA(vma)
+    file = where[-1]
     if file is None:
-        return where
+        return (vma, where)
     f_mapping = file.f_mapping
-    return (*where, f_mapping, f_mapping.id, tuple(f_mapping.i_mmap))
+    return (vma, where, f_mapping, f_mapping.id, tuple(f_mapping.i_mmap))
 
 
 def _mm(m: Any) -> tuple[Any, ...]:
@@ -177,26 +181,29 @@ def _mm(m: Any) -> tuple[Any, ...]:
             mm.nr_ptes,
             tuple(mm.rss.items()),
             tuple(map(_vma, mm.vmas)),
-            tuple(_pmd(key, entry) for key, entry in mm.pmds.items()),
+            tuple(starmap(_pmd, mm.pmds.items())),
         )
         for mm in m.mms
     )
 
 
+# an inode's fields; its info_lock by owner (finer than is_locked(): locked iff an owner)
+_INODE = attrgetter(
+    "ino",
+    "mapping",
+    "alloced",
+    "swapped",
+    "i_blocks",
+    "i_nlink",
+    "i_count",
+    "evicted",
+    "on_shrinklist",
+    "info_lock.owner",
+)
+
+
 def _inode(inode: Any) -> tuple[Any, ...]:
-    return (
-        inode,
-        inode.ino,
-        inode.mapping,
-        inode.alloced,
-        inode.swapped,
-        inode.i_blocks,
-        inode.i_nlink,
-        inode.i_count,
-        inode.evicted,
-        inode.on_shrinklist,
-        inode.info_lock.is_locked(),
-    )
+    return (inode, _INODE(inode))
 
 
 def _files(m: Any) -> tuple[Any, ...]:
@@ -548,9 +555,7 @@ class Tracker:
                         changed += ZONE_PARTS
                     else:
                         changed += [
-                            ZONE_PARTS[k]
-                            for k, (a, b) in enumerate(zip(before, now, strict=True))
-                            if a != b
+                            p for p, a, b in zip(ZONE_PARTS, before, now, strict=True) if a != b
                         ]
         if at_rest != copies.get("at_rest"):
             copies["at_rest"] = at_rest
@@ -578,10 +583,8 @@ class Tracker:
         increasing order, and for flags the changed bits there (old ^ new)."""
         if isinstance(delta, tuple):
             now, before, typecode = delta
-            frames = np.flatnonzero(
-                np.frombuffer(now, dtype=typecode) != np.frombuffer(before, dtype=typecode)
-            )
-            return frames.tolist(), None
+            x = np.frombuffer(now, dtype=typecode) != np.frombuffer(before, dtype=typecode)
+            return x.nonzero()[0].tolist(), None
         frames = delta.nonzero()[0]
         return frames.tolist(), delta[frames].tolist()
 
