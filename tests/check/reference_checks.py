@@ -242,11 +242,27 @@ def team_holes(self: Census) -> np.ndarray:
     return out
 
 
+def owners(self: Census) -> np.ndarray:
+    t = self.tables
+    return (
+        self.cache.count
+        + self.swapcache_count
+        + self.pvec_count
+        + t.pte_count
+        + self.hog_count
+        + t.pmd_count
+        + t.table_frames
+        + self.team_holes
+        + self.extra_owners
+    )
+
+
 #: census part -> its original computation
 ORIGINAL_PARTS: dict[str, Callable[[Census], np.ndarray]] = {
     "team_heads": team_heads,
     "team_holes": team_holes,
     "page_kind": page_kind,
+    "owners": owners,  # commit c868b99
 }
 
 

@@ -446,15 +446,15 @@ class Census:
         """References every frame is known to have: one per page-cache slot, swap-cache
         slot, pagevec entry, present pte, hog mapping, huge pmd (on the head), pte table,
         team hole and registered owner."""
-        t = self.tables
-        return (
-            self.cache.count
-            + self.swapcache_count
-            + self.pvec_count
-            + t.pte_count
-            + self.hog_count
-            + t.pmd_count
-            + t.table_frames
-            + self.team_holes
-            + self.extra_owners
-        )
+        # one count of every owner's frame (what the sum of the per-owner counts is)
+        m, n, t = self.m, self.n, self.tables
+        pfns = self.cache.pfn.tolist()  # in range
+        pfns += [p for p in getattr(m, "swapper_space", {}).values() if 0 <= p < n]
+        pfns += [p for pvec in m.lru_add_pvec for p in pvec if 0 <= p < n]
+        pfns += [p for _, _, p, _ in t.ptes if 0 <= p < n]
+        pfns += [p for p in getattr(m, "hog_pages", ()) if 0 <= p < n]
+        pfns += [e.head for _, _, e in t.huge if 0 <= e.head < n]
+        pfns += [x.page for _, _, x, _ in t.tables if 0 <= x.page < n]
+        pfns += self.team_holes.nonzero()[0].tolist()  # team_holes is 0 or 1 per frame
+        pfns += [p for fn in getattr(m, "check_owners", ()) for p in fn(m) if 0 <= p < n]
+        return counts(n, pfns)
