@@ -541,3 +541,29 @@ def test_the_files_copy_changes_when_the_copy_it_replaced_did(
     explore(REGISTRY[name], ExploreOptions("random", 4, 1, shrink=False))
     assert not wrong
     assert changes[0] > 3
+
+
+@pytest.mark.parametrize("name", ["recovery-vs-punch-and-write", "recovery-swapin-mapped"])
+def test_copy_objects_is_every_object_part_copied(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tracker copies the object parts in one call (incremental.copy_objects): at
+    every step it equals each part's own copy (OBJECT_PARTS), part by part."""
+    from hugetmpfs.check.incremental import OBJECT_PARTS, copy_objects
+
+    wrong: list[int] = []
+    steps = 0
+
+    def make(m: MemMachine, **_: object) -> object:
+        def hook(engine: Engine, point: str) -> None:
+            nonlocal steps
+            steps += 1
+            if copy_objects(m) != tuple(copy(m) for copy in OBJECT_PARTS.values()):
+                wrong.append(engine.steps)
+
+        return hook
+
+    monkeypatch.setattr(runner, "step_hook", make)
+    explore(REGISTRY[name], ExploreOptions("random", 3, 1, shrink=False))
+    assert steps > 30
+    assert not wrong

@@ -267,6 +267,37 @@ OBJECT_PARTS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "registered": _registered,
 }
 
+OBJECT_NAMES = tuple(OBJECT_PARTS)
+
+
+def copy_objects(m: Any) -> tuple[Any, ...]:
+    """Every OBJECT_PARTS copy, in its order, made in one call (the small ones inline):
+    ``tuple(copy(m) for copy in OBJECT_PARTS.values())``."""
+    recoveries = getattr(m, "recoverylist", None)
+    space = getattr(m, "swapper_space", None)
+    si = getattr(m, "swap_info", None)
+    return (
+        tuple(m.mappings),
+        (tuple(m.lru_head), tuple(m.lru_tail), tuple(m.lru_size)),
+        (tuple(m.free_head), tuple(m.nr_free)),
+        tuple(map(tuple, m.pcp)),
+        tuple(map(tuple, m.lru_add_pvec)),
+        tuple(m.vmstat.zone),
+        _page_caches(m),
+        _mm(m),
+        _files(m),
+        (
+            None if space is None else tuple(space.items()),
+            None if si is None else (si, si.max, si.inuse_pages, si.swap_map.tobytes()),
+        ),
+        tuple(getattr(m, "hog_pages", ())),
+        None
+        if recoveries is None
+        else tuple((r, r.bumped, r.migrated_head, r.filled_head, r.exiting) for r in recoveries),
+        tuple(tuple(fn(m)) for fn in getattr(m, "check_owners", ())),
+    )
+
+
 PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "at_rest", "held"})
 if PARTS & {name for name in CENSUS_READS if name not in ARRAY_PARTS}:
     raise AssertionError("a state part is named like a census part")
@@ -544,19 +575,21 @@ class Tracker:
                 deltas[part] = (now, before, arr.typecode)
             if part != "flags" and (not changed or changed[-1] != part):
                 changed.append(part)
-        for part, copy in OBJECT_PARTS.items():
-            now = copy(m)
-            before = copies.get(part)
-            if now != before:
-                copies[part] = now
-                changed.append(part)
-                if part == "zone":  # and each counter that changed
-                    if before is None:
-                        changed += ZONE_PARTS
-                    else:
-                        changed += [
-                            p for p, a, b in zip(ZONE_PARTS, before, now, strict=True) if a != b
-                        ]
+        objects = copy_objects(m)
+        before = copies.get("objects")
+        if objects != before:  # which parts changed
+            copies["objects"] = objects
+            if before is None:  # the first look
+                changed += OBJECT_NAMES
+                changed += ZONE_PARTS
+            else:
+                for part, now, was in zip(OBJECT_NAMES, objects, before, strict=True):
+                    if now != was:
+                        changed.append(part)
+                        if part == "zone":  # and each counter that changed
+                            changed += [
+                                p for p, a, b in zip(ZONE_PARTS, was, now, strict=True) if a != b
+                            ]
         if at_rest != copies.get("at_rest"):
             copies["at_rest"] = at_rest
             changed.append("at_rest")
