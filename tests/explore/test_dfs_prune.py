@@ -34,7 +34,7 @@ def test_an_exhaustive_pruned_search_visits_a_subset_of_the_states() -> None:
     cases = [
         (TRYLOCK, (), 2, True),
         (REGISTRY["reclaim-unmap-vs-munmap"], (), 2, False),
-        (REGISTRY["alloc-two-writers-one-hole"], (), 1, True),
+        (REGISTRY["alloc-two-writers-one-hole"], (), 2, True),
     ]
     for sc, guards_off, bound, invariants in cases:
         opts = ExploreOptions(

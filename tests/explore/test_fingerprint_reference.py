@@ -19,6 +19,7 @@ import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenar
 from hugetmpfs.explore import REGISTRY
 from hugetmpfs.explore.fingerprint import fingerprinter
 from hugetmpfs.explore.runner import ExploreOptions, explore
+from hugetmpfs.sim.strategy.dfs import DFSStrategy
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,6 +63,7 @@ def test_the_fingerprint_equals_the_reference_at_every_choice(
         return made[-1]
 
     monkeypatch.setattr(runner, "fingerprinter", both)
+    monkeypatch.setattr(DFSStrategy, "hash_spent", True)  # compare at every choice
     sc = REGISTRY[name]
     opts = ExploreOptions(
         "dfs", executions, 0, bound=2, shrink=False, prune=prune, variant=sc.variant or "v24"
