@@ -61,14 +61,16 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "team_holes": ("team_heads", "cache", PG_team),
     "team_usage": ("team_heads", ("private", "team_pages")),
     "mapped": ("mapcount",),
+    "lru_pages": ("lru",),
+    "filled_heads": ("recovery",),
+    "swapcache_flagged": (PG_swapcache,),
     "uncached_file_pages": ("page_kind", "cache"),
     "poison": ("content",),
     "extra_owners": ("registered",),
     # where check/counters.py keeps its recounts, by what they read (counters.RECOUNT_PART)
-    "recounts_cache": ("cache", PG_swapbacked, PG_swapcache),
+    "recounts_cache": ("cache", ("flags", "cache.count", PG_swapbacked), PG_swapcache),
     "recounts_flags": (PG_swapcache, PG_mlocked),
     "recounts_mapped": (
-        "mapcount",
         "page_kind",
         "hog_count",
         "team_heads",
@@ -386,6 +388,26 @@ class Census:
     def mapped(self) -> np.ndarray:
         """The frames with a mapcount (≥ 0), in increasing order."""
         return (self.mapcount >= 0).nonzero()[0]
+
+    @cached_property
+    def lru_pages(self) -> np.ndarray:
+        """Per frame: found on an LRU list (a support: the pages whose flags say which
+        list they belong on)."""
+        return self.lru.list_of >= 0
+
+    @cached_property
+    def filled_heads(self) -> np.ndarray:
+        """Per frame: the head migration filled for a recovery (``filled_head``), in range."""
+        out = np.zeros(self.n, dtype=bool)
+        for r in getattr(self.m, "recoverylist", ()):
+            if r.filled_head is not None and 0 <= r.filled_head < self.n:
+                out[r.filled_head] = True
+        return out
+
+    @cached_property
+    def swapcache_flagged(self) -> np.ndarray:
+        """Per frame: PG_swapcache."""
+        return (self.flags & PG_swapcache) != 0
 
     @cached_property
     def uncached_file_pages(self) -> np.ndarray:

@@ -240,7 +240,13 @@ def weight(m: MemMachine, page: int) -> int:
     when=STEP,
     locks=LRU_LOCK,
     cost="O(pages on LRU lists) + O(frames) numpy",
-    reads=("lru", "free", PG_lru, PG_swapbacked, PG_active, PG_unevictable, PG_buddy),
+    reads=(
+        "lru",
+        "free",
+        PG_lru,
+        # page_lru() and PG_buddy of the pages on the lists
+        ("flags", "lru_pages", PG_swapbacked | PG_active | PG_unevictable | PG_buddy),
+    ),
 )
 def lru_flags_match_lists(ctx: Context) -> list[Violation]:
     """A page is on an LRU list ⇔ PG_lru; it is on the list page_lru() names; it is not

@@ -63,7 +63,10 @@ def _rss_kind(ctx: Context, page: int) -> str | None:
 
 
 @invariant(
-    when=STEP, locks=PTL, cost="census (tables)", reads=("tables", "mm", "page_kind", PG_swapbacked)
+    when=STEP,
+    locks=PTL,
+    cost="census (tables)",
+    reads=("tables", "mm", "page_kind", ("flags", "tables.pte_count", PG_swapbacked)),
 )
 def page_table_counts_match(ctx: Context) -> list[Violation]:
     """Per table, nr_present == its present ptes, and a deposited table has none; per mm,

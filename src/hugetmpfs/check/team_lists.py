@@ -39,7 +39,12 @@ def _inodes(m: MemMachine) -> Iterator[object]:
     when=STEP,
     locks=("lru_lock", "tree_lock"),
     cost="O(live teams × N)",
-    reads=("team_heads", PG_team, PG_unevictable, ("private", "team_pages")),
+    reads=(
+        "team_heads",
+        PG_team,
+        ("flags", "team_pages", PG_unevictable),
+        ("private", "team_pages"),
+    ),
 )
 def team_lru_weights(ctx: Context) -> list[Violation]:
     """A live team head's LRU weight is 1 plus its tails of weight 0, at most N (I10); a

@@ -38,7 +38,7 @@ MEMBERS = (
     ("index", "team_pages"),  # at the heads only
     ("mapping", "team_pages"),
     PG_team,
-    PG_swapbacked,
+    ("flags", "filled_heads", PG_swapbacked),  # _pending_heads
     "recovery",
 )
 
@@ -169,7 +169,13 @@ def huge_pmds_map_live_complete_teams(ctx: Context) -> list[Violation]:
     when=STEP,
     locks=TEAM_LOCKS,
     cost="O(live teams × N)",
-    reads=("team_heads", PG_checked, PG_uptodate, PG_dirty, PG_team, ("private", "team_pages")),
+    reads=(
+        "team_heads",
+        # a span's page without PageTeam is wrong whatever its other flags
+        ("flags", "team_pages", PG_checked | PG_uptodate | PG_dirty),
+        PG_team,
+        ("private", "team_pages"),
+    ),
 )
 def checked_teams_are_populated(ctx: Context) -> list[Violation]:
     """A live team head with PageChecked is complete and every subpage is Uptodate and
