@@ -72,12 +72,15 @@ def self_test(
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'scenario':28} {'guard':16} {'off: found':>10} {'on: found':>9} {'first':>6} {'s':>7}"
+    w = max([len("scenario"), *(len(r["scenario"]) for r in rows)])
+    head = (
+        f"{'scenario':{w}} {'guard':14} {'off: found':>10} {'on: found':>9} {'first':>6} {'s':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         off = "-" if r["guard_off_found"] is None else ("yes" if r["guard_off_found"] else "NO")
         lines.append(
-            f"{r['scenario']:28} {r['guard'] or '(unguarded)':16} {off:>10} "
+            f"{r['scenario']:{w}} {r['guard'] or '(unguarded)':14} {off:>10} "
             f"{'yes' if r['guard_on_found'] else 'no':>9} {r['schedules_to_first'] or '-':>6} "
             f"{r['seconds']:>7.2f}"
         )
