@@ -58,7 +58,8 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "tables": ("mm",),
     "team_heads": (PG_team, "index", "mapping"),
     "team_pages": (PG_team,),
-    "team_holes": ("team_heads", "cache", PG_team),
+    "team_holes": ("team_hole_frames",),
+    "team_hole_frames": ("team_heads", "cache", PG_team),
     "team_usage": ("team_heads", ("private", "team_pages")),
     "mapped": ("mapcount",),
     "lru_pages": ("lru",),
@@ -87,7 +88,7 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
         "pvec_count",
         "tables",
         "hog_count",
-        "team_holes",
+        "team_hole_frames",
         "extra_owners",
     ),
 }
@@ -360,7 +361,7 @@ class Census:
         m, nr = self.m, self.m.HPAGE_PMD_NR
         heads = [
             pfn
-            for pfn in (self.flags & PG_team).nonzero()[0].tolist()  # team pages: few
+            for pfn in ((self.flags & PG_team) != 0).nonzero()[0].tolist()  # team pages: few
             if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
         ]
         return np.array(heads, dtype=np.intp)
@@ -425,12 +426,19 @@ class Census:
         no page cache), or a page recovery placed in its slot but has not yet enteamed
         (cached, not PageTeam: its cache reference is separate; digest §1.10)."""
         out = np.zeros(self.n, dtype=np.int64)
-        nr, count, flags = self.m.HPAGE_PMD_NR, self.cache.count, self.m.flags
-        for head in self.team_heads.tolist():  # few teams: plain Python
-            for page in range(head, min(head + nr, self.n)):
-                if not count[page] or not flags[page] & PG_team:
-                    out[page] = 1
+        out[self.team_hole_frames] = 1
         return out
+
+    @cached_property
+    def team_hole_frames(self) -> list[int]:
+        """The frames where team_holes is 1, in increasing order."""
+        nr, count, flags = self.m.HPAGE_PMD_NR, self.cache.count, self.m.flags
+        return [
+            page
+            for head in self.team_heads.tolist()  # few teams: plain Python
+            for page in range(head, min(head + nr, self.n))
+            if not count[page] or not flags[page] & PG_team
+        ]
 
     # Where check/counters.py keeps each zone counter's recount once made, one dict per
     # group of recounts that read the same parts (READS lists them).
@@ -477,6 +485,6 @@ class Census:
         pfns += [p for p in getattr(m, "hog_pages", ()) if 0 <= p < n]
         pfns += [e.head for _, _, e in t.huge if 0 <= e.head < n]
         pfns += [x.page for _, _, x, _ in t.tables if 0 <= x.page < n]
-        pfns += self.team_holes.nonzero()[0].tolist()  # team_holes is 0 or 1 per frame
+        pfns += self.team_hole_frames  # team_holes is 1 there, 0 elsewhere
         pfns += [p for fn in getattr(m, "check_owners", ()) for p in fn(m) if 0 <= p < n]
         return counts(n, pfns)

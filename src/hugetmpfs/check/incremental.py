@@ -621,7 +621,7 @@ class Tracker:
             now, before, typecode = delta
             x = np.frombuffer(now, dtype=typecode) != np.frombuffer(before, dtype=typecode)
             return x.nonzero()[0].tolist(), None
-        frames = delta.nonzero()[0]
+        frames = (delta != 0).nonzero()[0]  # (a bool array's nonzero is much the faster)
         return frames.tolist(), delta[frames].tolist()
 
     def refresh(self, ctx: Context) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.machine import MAX_ORDER
 from hugetmpfs.mm.page_flags import (
@@ -38,8 +40,6 @@ from hugetmpfs.mm.swap import (
 from hugetmpfs.mm.vmstat import NR_FREE_PAGES, NR_INACTIVE_ANON
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from hugetmpfs.check.census import Census
     from hugetmpfs.check.core import Context
     from hugetmpfs.mm.machine import MemMachine
@@ -92,7 +92,7 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     b = c.buddy
     free_blocks_consistent(ctx, r)
     heads = {page for order_blocks in b.blocks for page in order_blocks}
-    marked = (c.flags & PG_buddy).nonzero()[0].tolist()  # ascending, as few as the blocks
+    marked = ((c.flags & PG_buddy) != 0).nonzero()[0].tolist()  # ascending, as few as blocks
     for page in [page for page in marked if page not in heads][:16]:
         r.add("PG_buddy on a page heading no free block: " + m.dump_page(page))
     return r.result()
@@ -135,7 +135,7 @@ def frames_partitioned(ctx: Context) -> list[Violation]:
     pages = [p for pages in ctx.m.pcp for p in pages if 0 <= p < c.n]  # what pcp counts
     if (
         len(set(pages)) == len(pages)
-        and not (cover[pages] > 0).any()
+        and not np.count_nonzero(cover[pages])
         and (not len(cover) or cover.max() <= 1)
     ):
         return r.result()
@@ -199,7 +199,7 @@ def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     free = c.free
     # the usual answer at once: no used frame is free (the frames where some use is
     # non-zero, from the few pages each census part names)
-    if not free[_used_frames(c)].any():
+    if not np.count_nonzero(free[_used_frames(c)]):
         return r.result()
     uses = page_uses(c)
     for what, use in uses.items():  # counts (≥ 0) or flags: the used frames are few
