@@ -394,7 +394,7 @@ VALUE_NAMES = frozenset(VALUED)
 
 
 def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 class Layout:
@@ -535,15 +535,20 @@ class Tracker:
         self.invariants = invariants
         self.layout = layout(invariants)
         self.start_afresh()
-        # changed array part -> old ^ new (flags), (new, old, typecode) (others), None (new)
+        # changed array part -> (changed frames, old ^ new there) for flags, (now, old) as
+        # numpy arrays for the others, None when first seen
         self.deltas: dict[str, Any] = {}
 
     def start_afresh(self) -> None:
         """No copies, no census kept, no check settled: the next round recounts all."""
         m = self.m
         self.census = Census(m)
+        # (part, name, the array, a numpy view of it, its dtype)
         self.arrays = [
-            (part, name, getattr(m, name)) for part, names in ARRAY_PARTS.items() for name in names
+            (part, name, arr, np.frombuffer(arr, np.dtype(arr.typecode)), np.dtype(arr.typecode))
+            for part, names in ARRAY_PARTS.items()
+            for name in names
+            for arr in (getattr(m, name),)
         ]
         self.copies: dict[str, Any] = {}
         self.settled = [False] * len(self.invariants)
@@ -556,7 +561,7 @@ class Tracker:
         deltas.clear()
         changed: list[str] = []
         flag_bits = 0
-        for part, name, arr in self.arrays:
+        for part, name, arr, live, dtype in self.arrays:
             if getattr(m, name) is not arr:  # a page array replaced (the census views too)
                 self.start_afresh()
                 return self._changes(at_rest, held)
@@ -568,14 +573,15 @@ class Tracker:
             if before is None:  # the first look: everything is new
                 deltas[part] = None
                 flag_bits = ALL_FLAGS
-            elif part == "flags":
-                x = np.frombuffer(now, dtype=arr.typecode) ^ np.frombuffer(
-                    before, dtype=arr.typecode
-                )
-                deltas[part] = x
-                flag_bits = int(np.bitwise_or.reduce(x))
+            elif part == "flags":  # the changed frames and bits at once (few)
+                x = live ^ np.frombuffer(before, dtype)
+                frames = (x != 0).nonzero()[0]  # (a bool array's nonzero is the faster)
+                xors = x[frames].tolist()
+                deltas[part] = (frames.tolist(), xors)
+                for bits in xors:
+                    flag_bits |= bits
             else:  # old != new made when a restricted read asks (see refresh)
-                deltas[part] = (now, before, arr.typecode)
+                deltas[part] = (live, np.frombuffer(before, dtype))
             if part != "flags" and (not changed or changed[-1] != part):
                 changed.append(part)
         objects = copy_objects(m)
@@ -617,12 +623,10 @@ class Tracker:
     def _changed_frames(delta: Any) -> tuple[list[int], list[int] | None]:
         """The frames where a changed array (*delta*, see ``deltas``) changed, in
         increasing order, and for flags the changed bits there (old ^ new)."""
-        if isinstance(delta, tuple):
-            now, before, typecode = delta
-            x = np.frombuffer(now, dtype=typecode) != np.frombuffer(before, dtype=typecode)
-            return x.nonzero()[0].tolist(), None
-        frames = (delta != 0).nonzero()[0]  # (a bool array's nonzero is much the faster)
-        return frames.tolist(), delta[frames].tolist()
+        now, before = delta
+        if isinstance(now, list):  # flags: found already
+            return now, before
+        return (now != before).nonzero()[0].tolist(), None
 
     def refresh(self, ctx: Context) -> None:
         """Unsettle the checks and drop the census parts that read what changed."""
