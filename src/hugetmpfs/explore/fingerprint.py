@@ -54,6 +54,8 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import greenlet
@@ -77,6 +79,7 @@ _DECISION_CODES = frozenset(
 )
 _PRIMITIVE = (type(None), bool, int, float, str, bytes)
 _PRIM = frozenset(_PRIMITIVE)  # the same, for a faster ``type(x) in``
+_PRIM_FUNCTION = _PRIM | {types.FunctionType}  # what a leaf's fields may be
 #: Engine fields that are the history of how a state was reached, or the explorer's own.
 _ENGINE_STATE = (
     "live",
@@ -89,6 +92,8 @@ _ENGINE_STATE = (
 #: Actor fields that are state (the rest: greenlet machinery, result, error).
 _ACTOR_STATE = ("state", "preempt_count", "held", "waiting", "ready_at", "cpu", "daemon")
 _UNSET = ("unset",)  # a slot never assigned
+_engine_state = attrgetter(*_ENGINE_STATE)
+_actor_state = attrgetter(*_ACTOR_STATE)
 
 
 class _Walker:
@@ -101,13 +106,12 @@ class _Walker:
 
     def __init__(
         self,
-        arrays: dict[int, tuple[Any, bytes, bytes]] | None = None,
+        arrays: dict[int, tuple[Any, bytearray, Any]] | None = None,
         leaves: dict[int, tuple[Any, Any, Any]] | None = None,
     ) -> None:
         self.out: list[Any] = []
         self.memo: dict[int, int] = {}
-        # id -> (array, its bytes, their digest) at the previous fingerprint: most arrays
-        # do not change between two choices, and comparing bytes is cheaper than hashing
+        # id -> (array, a copy of its bytes, its token) at the previous fingerprint
         self.arrays = {} if arrays is None else arrays
         # id -> (object, a copy of its fields or items, its encoding), for leaves
         self.leaves: dict[int, tuple[Any, Any, Any]] = {} if leaves is None else leaves
@@ -143,6 +147,9 @@ class _Walker:
                 return
         append = out.append
         append((type(obj).__name__, len(obj)))
+        if _PRIM.issuperset(map(type, obj)):
+            out.extend(obj)
+            return
         memo = self.memo
         for x in obj:
             t = type(x)
@@ -165,14 +172,21 @@ class _Walker:
         self._items(obj)
 
     def _array(self, obj: array[Any]) -> None:
-        now = obj.tobytes()
+        # the same array as at this execution's previous fingerprint, its bytes unchanged:
+        # a bytearray compares with the array's buffer byte for byte (memcmp, no copy)
         before = self.arrays.get(id(obj))
-        if before is not None and before[0] is obj and before[1] == now:
-            digest = before[2]
-        else:
-            digest = hashlib.blake2b(now, digest_size=16).digest()
-            self.arrays[id(obj)] = (obj, now, digest)
-        self.out.append(("a", obj.typecode, len(obj), digest))
+        if before is not None and before[0] is obj and before[1] == obj:
+            self.out.append(before[2])
+            return
+        now = obj.tobytes()
+        digest = _DIGESTS.get(now)
+        if digest is None:
+            if len(_DIGESTS) >= _DIGESTS_MAX:
+                _DIGESTS.clear()
+            digest = _DIGESTS[now] = hashlib.blake2b(now, digest_size=16).digest()
+        token = ("a", obj.typecode, len(obj), digest)
+        self.arrays[id(obj)] = (obj, bytearray(now), token)
+        self.out.append(token)
 
     def _lock(self, obj: SpinLock) -> None:
         # the other slots (engine, class, name, point names) are set once, in __init__
@@ -218,8 +232,11 @@ class _Walker:
 
     def _sequence_like(self, obj: Any) -> None:  # namedtuples, deques, list subclasses
         self.out.append(("L", type(obj).__qualname__, len(obj)))
-        for x in obj:
-            self.walk(x)
+        if _PRIM.issuperset(map(type, obj)):
+            self.out.extend(obj)
+        else:
+            for x in obj:
+                self.walk(x)
         if hasattr(obj, "__dict__"):
             self._items(vars(obj))
 
@@ -295,7 +312,12 @@ class _Walker:
                 out.append(leaf[2])
                 return
             values = d.values()
-            if _PRIM.issuperset(map(type, values)) or all(
+            if _PRIM.issuperset(map(type, values)):
+                token = (*leaf_head, *chain.from_iterable(d.items()))
+                self.leaves[id(obj)] = (obj, dict(d), token)
+                out.append(token)
+                return
+            if _PRIM_FUNCTION.issuperset(map(type, values)) and all(
                 type(v) in _PRIM or _plain_function(v) for v in values
             ):
                 token = (*leaf_head, *_leaf_items(d))
@@ -316,11 +338,16 @@ class _Walker:
                     walk(v)
 
     def _actor(self, a: Actor) -> None:
-        self.out.append(("A", a.aid, a.name))
-        for name in _ACTOR_STATE:
-            self.walk(getattr(a, name))
-        self.walk(a.fn)
-        self.walk(a.args)
+        out = self.out
+        out.append(("A", a.aid, a.name))
+        walk = self.walk
+        for v in _actor_state(a):
+            if type(v) in _PRIM:
+                out.append(v)
+            else:
+                walk(v)
+        walk(a.fn)
+        walk(a.args)
         if a.dead:
             return
         # where it is: its frames, innermost first (a suspended actor's from where it
@@ -359,8 +386,12 @@ class _Walker:
     def _engine(self, e: Engine) -> None:
         out = self.out
         out.append(("E", e.current.aid if e.current is not None else None))
-        for name in _ENGINE_STATE:
-            self.walk(getattr(e, name))
+        walk = self.walk
+        for v in _engine_state(e):
+            if type(v) in _PRIM:
+                out.append(v)
+            else:
+                walk(v)
         out.append(tuple(sorted(e.runnable)))
         out.append(("w", len(e.waiters)))
         for key, queue in e.waiters.items():
@@ -421,6 +452,14 @@ def _handler(t: type) -> _Handler:
 
 
 _LEAF_LIST = 8  # lists at least this long are cached as leaves when all primitive
+
+#: The digests of arrays' bytes met lately, by the bytes (Python's own hash of them costs a
+#: fraction of a digest's): each execution builds its machine anew, and DFS's executions go
+#: through many of the same states.  Only the bytes decide a digest, so a copy found equal
+#: has the array's digest.
+_DIGESTS: dict[bytes, bytes] = {}
+_DIGESTS_MAX = 4096
+
 
 #: Back-reference tokens ``("@", n)`` made once (equal tuples marshal alike).
 _NREFS = 4096
@@ -508,6 +547,13 @@ def _value(obj: Any) -> Any:
     raise _MutableError
 
 
+#: (running hash of an actor's points, the next point's name) -> the running hash after it.
+#: Each execution's fingerprinter starts from the beginning of its point log, and DFS's
+#: executions share their prefixes: most steps were hashed before.
+_STEPS: dict[tuple[bytes, str], bytes] = {}
+_STEPS_MAX = 500_000
+
+
 class Fingerprinter:
     """Fingerprints of one execution's states: the machine (and its engine) plus each actor's
     history of points, read from the engine's point log as it grows."""
@@ -517,7 +563,7 @@ class Fingerprinter:
         self.engine = engine
         self.cursor = 0
         self.history: dict[int, bytes] = {}  # actor id -> running hash of its points
-        self.arrays: dict[int, tuple[Any, bytes, bytes]] = {}
+        self.arrays: dict[int, tuple[Any, bytearray, Any]] = {}
         self.leaves: dict[int, tuple[Any, Any, Any]] = {}
 
     def _histories(self) -> tuple[tuple[int, bytes], ...]:
@@ -525,11 +571,18 @@ class Fingerprinter:
         if log is None:
             raise ValueError("fingerprints need the engine's point log")
         hist = self.history
+        steps = _STEPS
+        if len(steps) > _STEPS_MAX:
+            steps.clear()
         for i in range(self.cursor, len(log)):
             _, aid, name = log[i]
-            h = hashlib.blake2b(hist.get(aid, b""), digest_size=16)
-            h.update(name.encode())
-            hist[aid] = h.digest()
+            before = hist.get(aid, b"")
+            after = steps.get((before, name))
+            if after is None:
+                h = hashlib.blake2b(before, digest_size=16)
+                h.update(name.encode())
+                after = steps[before, name] = h.digest()
+            hist[aid] = after
         self.cursor = len(log)
         return tuple(sorted(hist.items()))
 
