@@ -173,7 +173,7 @@ def _slot_count(value: int) -> int:
         ("private", "swapcache_count"),
         ("private", "swapcache_flagged"),
         ("refcount", "swapcache_count"),
-        "free",
+        ("free", "swapcache_count"),
     ),
 )
 def swapcache_matches_page_fields(ctx: Context) -> list[Violation]:

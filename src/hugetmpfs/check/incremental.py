@@ -314,10 +314,7 @@ ZONE_PARTS = tuple(ZONE + name for name in ZONE_STAT_ITEMS)  # in counter order
 #: value it had (numpy arrays only: a value holding model objects, which change in place,
 #: could not be compared).  In topological order (a part after those it reads).  A check
 #: (or census part) reading one reads the pseudo-part ``census:<name>``.
-VALUED: tuple[str, ...] = (
-    "team_heads",
-    "mapped",
-)  # others tried (free, uncached_file_pages): no faster
+VALUED: tuple[str, ...] = ("team_heads", "mapped", "free")
 VALUE = "census:"
 VALUE_PARTS = frozenset(VALUE + name for name in VALUED)
 
@@ -350,9 +347,12 @@ def expand(
         name = todo.pop()
         if isinstance(name, tuple):
             array, support, *bits = name
-            if array not in ARRAY_PARTS or len(ARRAY_PARTS[array]) != 1 or len(bits) > 1:
+            if array in VALUED and not bits:  # a valued census array at some frames
+                restricted.append((VALUE + array, support, ALL_FLAGS))
+            elif array not in ARRAY_PARTS or len(ARRAY_PARTS[array]) != 1 or len(bits) > 1:
                 raise ValueError(f"restricted read {name!r}: one array part, a support, bits")
-            restricted.append((array, support, bits[0] if bits else ALL_FLAGS))
+            else:
+                restricted.append((array, support, bits[0] if bits else ALL_FLAGS))
             if support != ALL_FRAMES:
                 todo.append(support.split(".")[0])  # the support changing reruns the check
         elif name == "ctx":
@@ -432,7 +432,7 @@ class Layout:
         # part (its change must rerun the check)
         for inv, (_, _, restricted) in zip(invariants, expanded, strict=True):
             own = {
-                (r[0], r[1], r[2] if len(r) > 2 else ALL_FLAGS)
+                (VALUE + r[0] if r[0] in VALUED else r[0], r[1], r[2] if len(r) > 2 else ALL_FLAGS)
                 for r in inv.reads or ()
                 if isinstance(r, tuple)
             }
@@ -648,8 +648,15 @@ class Tracker:
                 if name not in before:
                     continue  # not dropped: it stands
                 value = before[name]
-                if value is not UNSEEN and _same_array(value, getattr(self.census, name)):
+                now = getattr(self.census, name)
+                if value is not UNSEEN and _same_array(value, now):
                     continue
+                if VALUE + name in lay.restricted:  # where it changed, for restricted reads
+                    self.deltas[VALUE + name] = (
+                        None
+                        if value is UNSEEN or value.shape != now.shape
+                        else ((value != now).nonzero()[0].tolist(), None)
+                    )
                 plain, valued, unsettle = lay.value_plans[name]
                 for reader in plain:
                     cached.pop(reader, None)

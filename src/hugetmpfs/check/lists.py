@@ -79,7 +79,7 @@ def free_blocks_consistent(ctx: Context, r: Report) -> None:
         "buddy",
         "free_lists",
         PG_buddy,
-        *((array, "free") for array in ("private", "refcount", "mapcount", "mapping")),
+        *((array, "buddy.cover") for array in ("private", "refcount", "mapcount", "mapping")),
     ),
 )
 def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
@@ -189,7 +189,19 @@ def _used_frames(c: Census) -> list[int]:
 @invariant(
     when=STEP,
     cost="census (cache, LRU, pagevecs, tables) + O(frames) numpy",
-    reads=("free", "cache", "lru", "pvec_count", "tables"),
+    reads=(
+        "cache",
+        "lru",
+        "pvec_count",
+        "tables",
+        # free, at the used frames only (they are few)
+        ("free", "cache.count"),
+        ("free", "lru_pages"),
+        ("free", "pvec_count"),
+        ("free", "tables.pte_count"),
+        ("free", "tables.pmd_count"),
+        ("free", "tables.table_frames"),
+    ),
 )
 def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     """A free frame (buddy block or per-CPU list) is in no page cache, LRU list, pagevec or
@@ -242,7 +254,7 @@ def weight(m: MemMachine, page: int) -> int:
     cost="O(pages on LRU lists) + O(frames) numpy",
     reads=(
         "lru",
-        "free",
+        ("free", "lru_pages"),
         PG_lru,
         # page_lru() and PG_buddy of the pages on the lists
         ("flags", "lru_pages", PG_swapbacked | PG_active | PG_unevictable | PG_buddy),
@@ -315,7 +327,7 @@ def lru_counters_agree(ctx: Context) -> list[Violation]:
         ("flags", "pvec_count", PG_lru),
         "lru",
         ("refcount", "pvec_count"),
-        "free",
+        ("free", "pvec_count"),
         "pvec_count",
     ),
 )

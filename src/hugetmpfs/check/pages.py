@@ -96,7 +96,7 @@ def _entries_ok_at(ctx: Context, frames: list[int]) -> bool:
         "cache",
         ("flags", "cache.count", PG_swapbacked | PG_buddy),
         *((array, "cache.count") for array in ("mapping", "index", "refcount")),
-        "free",
+        ("free", "cache.count"),
     ),
     frames_ok=_entries_ok_at,
 )
