@@ -38,6 +38,7 @@ from hugetmpfs.mm.swap import (
     LRU_INACTIVE_FILE,
     LRU_NAMES,
     LRU_UNEVICTABLE,
+    PAGEVEC_SIZE,
     page_lru,
 )
 from hugetmpfs.shmem.recovery import populate_bumps
@@ -257,12 +258,115 @@ def owners(self: Census) -> np.ndarray:
     )
 
 
+# -- originals of commit c868b99 (rewritten for speed since) ------------------------------
+
+
+def frames_partitioned(ctx: Context) -> list[Violation]:
+    c = ctx.census
+    r = Report("frames_partitioned")
+    cover, pcp = c.buddy.cover, c.pcp_count
+    for page in (cover > 1).nonzero()[0][:4]:
+        r.add(f"pfn {int(page)} lies in {int(cover[page])} free buddy blocks")
+    for page in (pcp > 1).nonzero()[0][:4]:
+        r.add(f"pfn {int(page)} is on the per-CPU lists {int(pcp[page])} times")
+    for page in ((pcp > 0) & (cover > 0)).nonzero()[0][:4]:
+        r.add(f"pfn {int(page)} is both on a per-CPU list and in a buddy block")
+    return r.result()
+
+
+def pagevecs_consistent(ctx: Context) -> list[Violation]:
+    m, c = ctx.m, ctx.census
+    r = Report("pagevecs_consistent")
+    for cpu, pvec in enumerate(m.lru_add_pvec):
+        if len(pvec) >= PAGEVEC_SIZE:
+            r.add(f"cpu{cpu} pagevec holds {len(pvec)} pages, drains at {PAGEVEC_SIZE}")
+        for page in pvec:
+            if not 0 <= page < m.nr_frames:
+                r.add(f"cpu{cpu} pagevec holds pfn {page} out of range")
+                continue
+            if m.flags[page] & PG_lru or c.lru.list_of[page] >= 0:
+                r.add(f"cpu{cpu} pagevec page is on an LRU already: " + m.dump_page(page))
+            if m.refcount[page] <= 0 or c.free[page]:
+                r.add(f"cpu{cpu} pagevec page is free: " + m.dump_page(page))
+    for page in (c.pvec_count > 1).nonzero()[0][:4]:
+        r.add(f"in pagevecs {int(c.pvec_count[page])} times: " + m.dump_page(int(page)))
+    return r.result()
+
+
+def team_usage_matches_team(ctx: Context) -> list[Violation]:
+    m, c = ctx.m, ctx.census
+    t = m.team
+    n = m.HPAGE_PMD_NR
+    r = Report("team_usage_matches_team")
+    members = teams._members(ctx)
+    pending = _pending_heads(ctx)
+    bumps = populate_bumps(m)
+    for head, nr in members.items():
+        usage = m.private[head]
+        pmds = int(c.tables.pmd_count[head])
+        span = slice(head, head + n)
+        mapped = (c.mapcount[span] >= 0) & ((c.flags[span] & PG_team) != 0)
+        ptes = int(np.count_nonzero(mapped))
+        where = f"team {head} ({t.describe(usage)}, {nr} members, {pmds} pmds, {ptes} mapped)"
+        if usage // t.TEAM_PAGE_COUNTER != nr + pmds:
+            r.add(f"{where}: high counter is not members + pmds (I7, I8)")
+        if pmds and nr != n:
+            r.add(f"{where}: an incomplete team is mapped by pmd (I7, I14)")
+        dancing = (head in pending and bool(mapped[0])) or any(
+            head <= page < head + n for page in bumps
+        )
+        if t.team_pte_count(usage) != ptes and not (
+            dancing and abs(t.team_pte_count(usage) - ptes) == 1
+        ):
+            r.add(f"{where}: pte field is not the subpages mapped (I9)")
+        if (usage >= t.TEAM_COMPLETE) != (nr == n):
+            r.add(f"{where}: TEAM_COMPLETE disagrees with the members (I13)")
+    return r.result()
+
+
+def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
+    from hugetmpfs.check.pages import _wrong_entries
+
+    m, c = ctx.m, ctx.census
+    cache = c.cache
+    r = Report("pagecache_matches_page_fields")
+    for problem in cache.problems:
+        r.add(problem)
+    pfn = cache.pfn
+    for what, bad in _wrong_entries(c, slice(None)).items():
+        for k in bad.nonzero()[0][:4]:
+            page, index = int(pfn[k]), int(cache.index[k])
+            where = f"{m.mappings[int(cache.mapping_id[k])]!r} index {index:#x}"
+            r.add(f"{where} {what}: " + m.dump_page(page))
+    return r.result()
+
+
+def refcount_covers_owners(ctx: Context) -> list[Violation]:
+    from hugetmpfs.check.pages import _owners_text
+
+    m, c = ctx.m, ctx.census
+    r = Report("refcount_covers_owners")
+    for page in (c.refcount < 0).nonzero()[0][:4]:
+        r.add("negative count: " + m.dump_page(int(page)))
+    for page in (c.refcount < c.owners).nonzero()[0][:REPORT_PAGES]:
+        page = int(page)
+        r.add(f"count below owners ({_owners_text(ctx, page)}): " + m.dump_page(page))
+    return r.result()
+
+
+def pcp_count(self: Census) -> np.ndarray:
+    from hugetmpfs.check.census import counts
+
+    return counts(self.n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < self.n])
+
+
 #: census part -> its original computation
 ORIGINAL_PARTS: dict[str, Callable[[Census], np.ndarray]] = {
     "team_heads": team_heads,
     "team_holes": team_holes,
     "page_kind": page_kind,
     "owners": owners,  # commit c868b99
+    "pcp_count": pcp_count,  # commit c868b99
 }
 
 
@@ -277,6 +381,11 @@ ORIGINALS: dict[str, Callable[[Context], list[Violation]]] = {
         page_fields_match_pagecache,
         user_pages_initialised,
         vmstat_matches_recount,
+        frames_partitioned,
+        pagevecs_consistent,
+        team_usage_matches_team,
+        pagecache_matches_page_fields,
+        refcount_covers_owners,
     )
 }
 
