@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hugetmpfs.check import counters, lists, teams
+from hugetmpfs.check import counters, lists, mappings, teams
 from hugetmpfs.check.core import Report, Violation
 from hugetmpfs.check.counters import _teams
 from hugetmpfs.check.teams import _pending_heads
 from hugetmpfs.mm import vmstat as v
+from hugetmpfs.mm.mm_types import PTE_WRITE, VM_WRITE
 from hugetmpfs.mm.page_alloc import POISON
 from hugetmpfs.mm.page_flags import (
     PG_active,
@@ -354,6 +355,56 @@ def refcount_covers_owners(ctx: Context) -> list[Violation]:
     return r.result()
 
 
+def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
+    m, c = ctx.m, ctx.census
+    t = c.tables
+    r = Report("page_tables_match_mapcounts")
+    for problem in t.problems:
+        r.add(problem)
+    want = t.pte_count + t.pmd_count + c.hog_count
+    got = c.mapcount + 1
+    # recovery/R8: populate holds one artificial mapcount while it enteams a mapped page
+    # (and drops it last: an unmap meanwhile may already have taken the real one)
+    for page in populate_bumps(m):
+        if got[page] in (want[page], want[page] + 1):
+            got[page] = want[page]  # got is a fresh array: the census is untouched
+    for page in (got != want).nonzero()[0][:8]:
+        page = int(page)
+        hog = f" + {int(c.hog_count[page])} hog" if c.hog_count[page] else ""
+        maps = f"{int(t.pte_count[page])} ptes + {int(t.pmd_count[page])} pmds{hog}"
+        r.add(f"{maps} map it, but " + m.dump_page(page))
+    return r.result()
+
+
+def ptes_match_vmas(ctx: Context) -> list[Violation]:
+    m, c = ctx.m, ctx.census
+    r = Report("ptes_match_vmas")
+    names = {id(mm): f"mm {i}" for i, mm in enumerate(m.mms)}
+    for mm, addr, page, pte in c.tables.ptes:
+        where = f"{names[id(mm)]} pte at {addr:#x}"
+        vma = mappings._vma_at(mm, addr)
+        if vma is None:
+            r.add(f"{where} lies in no VMA")
+            continue
+        if pte & PTE_WRITE and not vma.vm_flags & VM_WRITE:
+            r.add(f"{where} is writable in a read-only {vma!r}")
+        if vma.vm_file is not None and 0 <= page < c.n:
+            problem = mappings._file_pte_problem(ctx, vma, addr, page, bool(pte & PTE_WRITE))
+            if problem:
+                r.add(f"{where} in {vma!r}: {problem}: " + m.dump_page(page))
+    for mm, addr, pmd in c.tables.huge:
+        where = f"{names[id(mm)]} huge pmd at {addr:#x}"
+        vma = mappings._vma_at(mm, addr)
+        end = addr + m.HPAGE_PMD_SIZE
+        if vma is None or vma.vm_end < end or vma.vm_file is None:
+            r.add(f"{where} is not inside one file VMA")
+        elif not 0 <= pmd.head < c.n or not m.flags[pmd.head] & PG_team:
+            r.add(f"{where} maps pfn {pmd.head}, not a team head")
+        elif mappings._file_pte_problem(ctx, vma, addr, pmd.head, False):
+            r.add(f"{where}: head is not the cache page there: " + m.dump_page(pmd.head))
+    return r.result()
+
+
 def pcp_count(self: Census) -> np.ndarray:
     from hugetmpfs.check.census import counts
 
@@ -386,6 +437,8 @@ ORIGINALS: dict[str, Callable[[Context], list[Violation]]] = {
         team_usage_matches_team,
         pagecache_matches_page_fields,
         refcount_covers_owners,
+        page_tables_match_mapcounts,
+        ptes_match_vmas,
     )
 }
 
