@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -273,10 +272,7 @@ class Census:
 
     @cached_property
     def pcp_count(self) -> np.ndarray:
-        pfns = np.fromiter(chain.from_iterable(self.m.pcp), dtype=np.int64)
-        if len(pfns) and (pfns.min() < 0 or pfns.max() >= self.n):
-            pfns = pfns[(pfns >= 0) & (pfns < self.n)]  # those in range
-        return np.bincount(pfns, minlength=self.n)
+        return counts(self.n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < self.n])
 
     @cached_property
     def hog_count(self) -> np.ndarray:
