@@ -124,6 +124,9 @@ class _Walker:
         self.arrays = {} if arrays is None else arrays
         # id -> (object, a copy of its fields or items, its encoding), for leaves
         self.leaves: dict[int, tuple[Any, Any, Any]] = {} if leaves is None else leaves
+        # whether to fill those two for the next fingerprint (not at an execution's first:
+        # most executions take one)
+        self.keep = True
 
     def walk(self, obj: Any) -> None:
         t = type(obj)
@@ -144,14 +147,17 @@ class _Walker:
 
     def _sequence(self, obj: list[Any] | tuple[Any, ...]) -> None:
         out = self.out
-        if len(obj) >= _LEAF_LIST:  # a long list of primitives unchanged: as before
-            leaf = self.leaves.get(id(obj))
-            if leaf is not None and leaf[0] is obj and leaf[1] == obj:
-                out.append(leaf[2])
-                return
+        if len(obj) >= _LEAF_LIST:  # a long tuple of primitives: as before
+            tuple_ = type(obj) is tuple  # (a list's token is made anew each time)
+            if tuple_:
+                leaf = self.leaves.get(id(obj))
+                if leaf is not None and leaf[0] is obj:
+                    out.append(leaf[2])
+                    return
             if _PRIM.issuperset(map(type, obj)):
                 token = (type(obj).__name__, len(obj), *obj)
-                self.leaves[id(obj)] = (obj, tuple(obj) if type(obj) is list else obj, token)
+                if tuple_ and self.keep:
+                    self.leaves[id(obj)] = (obj, obj, token)
                 out.append(token)
                 return
         append = out.append
@@ -194,7 +200,8 @@ class _Walker:
                 _DIGESTS.clear()
             digest = _DIGESTS[now] = hashlib.blake2b(now, digest_size=16).digest()
         token = ("a", obj.typecode, len(obj), digest)
-        self.arrays[id(obj)] = (obj, bytearray(now), token)
+        if self.keep:
+            self.arrays[id(obj)] = (obj, bytearray(now), token)
         self.out.append(token)
 
     def _lock(self, obj: SpinLock) -> None:
@@ -323,14 +330,16 @@ class _Walker:
             values = d.values()
             if _PRIM.issuperset(map(type, values)):
                 token = (*leaf_head, *chain.from_iterable(d.items()))
-                self.leaves[id(obj)] = (obj, dict(d), token)
+                if self.keep:
+                    self.leaves[id(obj)] = (obj, dict(d), token)
                 out.append(token)
                 return
             if _PRIM_FUNCTION.issuperset(map(type, values)) and all(
                 type(v) in _PRIM or _plain_function(v) for v in values
             ):
                 token = (*leaf_head, *_leaf_items(d))
-                self.leaves[id(obj)] = (obj, dict(d), token)
+                if self.keep:
+                    self.leaves[id(obj)] = (obj, dict(d), token)
                 out.append(token)
                 return
         out.append(head)
@@ -579,6 +588,7 @@ class Fingerprinter:
         self.history: dict[int, bytes] = {}  # actor id -> running hash of its points
         self.arrays: dict[int, tuple[Any, bytearray, Any]] = {}
         self.leaves: dict[int, tuple[Any, Any, Any]] = {}
+        self.calls = 0
 
     def _histories(self) -> tuple[tuple[int, bytes], ...]:
         log = self.engine.point_log
@@ -602,6 +612,8 @@ class Fingerprinter:
 
     def __call__(self) -> bytes:
         w = _Walker(self.arrays, self.leaves)
+        w.keep = self.calls > 0
+        self.calls += 1
         w.walk(self.root)
         w.walk(self.engine)  # if the root does not reach it
         w.out.append(self._histories())
