@@ -673,20 +673,26 @@ class Tracker:
             return
         restricted = lay.restricted
         asks: dict[int, list[int]] = {}  # check -> changed frames to ask about
+        supports: dict[str, Any] = {}  # support -> its census array, once looked up
         for part, delta in self.deltas.items():
             groups = restricted.get(part)
             if groups is None:
                 continue
+            is_flags = part == "flags"
             frames: list[int] | None = None
             xors: list[int] | None = None
             for support, bits, names, checks in groups:
-                if part == "flags" and not bits & flag_bits:
+                if is_flags and not bits & flag_bits:
                     continue  # none of the bits they read changed
                 # census parts (none of them is a support: Layout checks), not kept, and
                 # checks rerun already, need nothing
-                names = [name for name in names if name in cached]
-                checks = [i for i in checks if settled[i]]
-                if not names and not checks:
+                if len(checks) == 1:
+                    live = checks if settled[checks[0]] else ()
+                else:
+                    live = [i for i in checks if settled[i]]
+                if names:
+                    names = [name for name in names if name in cached]
+                if not names and not live:
                     continue
                 if delta is None:
                     hit: list[int] = [-1]  # everything is new
@@ -698,13 +704,15 @@ class Tracker:
                     else:
                         hit = [p for p, v in zip(frames, xors, strict=True) if v & bits]
                     if support != ALL_FRAMES and hit:
-                        at = self._support(support)
+                        at = supports.get(support)
+                        if at is None:
+                            at = supports[support] = self._support(support)
                         hit = [p for p in hit if at[p]]
                     if not hit:
                         continue
                 for name in names:
                     cached.pop(name, None)
-                for i in checks:
+                for i in live:
                     if delta is None or lay.frames_ok[i] is None:
                         settled[i] = False
                     else:
