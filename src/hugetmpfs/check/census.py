@@ -197,7 +197,8 @@ class Census:
     def page_kind(self) -> np.ndarray:
         """Per frame: 0 no mapping, 1 file, 2 anon, 3 a bad mapping id."""
         ids = self.mapping
-        if self.n and ids.min() >= 0 and ids.max() < len(self.kinds):  # no bad id: the usual
+        # no bad id, the usual: as unsigned, a negative id is beyond every good one
+        if not np.count_nonzero(ids.view(f"u{ids.itemsize}") >= len(self.kinds)):
             return self.kinds[ids]
         bad = (ids < 0) | (ids >= len(self.kinds))
         out = np.full(self.n, 3, dtype=np.int8)
