@@ -196,9 +196,7 @@ class _Walker:
         now = obj.tobytes()
         digest = _DIGESTS.get(now)
         if digest is None:
-            if len(_DIGESTS) >= _DIGESTS_MAX:
-                _DIGESTS.clear()
-            digest = _DIGESTS[now] = hashlib.blake2b(now, digest_size=16).digest()
+            digest = _remember_digest(now)
         token = ("a", obj.typecode, len(obj), digest)
         if self.keep:
             self.arrays[id(obj)] = (obj, bytearray(now), token)
@@ -481,7 +479,23 @@ _LEAF_LIST = 8  # lists at least this long are cached as leaves when all primiti
 #: through many of the same states.  Only the bytes decide a digest, so a copy found equal
 #: has the array's digest.
 _DIGESTS: dict[bytes, bytes] = {}
-_DIGESTS_MAX = 4096
+_DIGESTS_MAX = 32 << 20  # bytes of arrays kept, at most; the oldest go first
+_digests_size = 0
+
+
+def _remember_digest(data: bytes) -> bytes:
+    global _digests_size
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    if not _DIGESTS:
+        _digests_size = 0
+    if len(data) <= _DIGESTS_MAX:
+        while _DIGESTS and _digests_size + len(data) > _DIGESTS_MAX:
+            oldest = next(iter(_DIGESTS))
+            del _DIGESTS[oldest]
+            _digests_size -= len(oldest)
+        _DIGESTS[data] = digest
+        _digests_size += len(data)
+    return digest
 
 
 #: Back-reference tokens ``("@", n)`` made once (equal tuples marshal alike).
@@ -574,7 +588,7 @@ def _value(obj: Any) -> Any:
 #: Each execution's fingerprinter starts from the beginning of its point log, and DFS's
 #: executions share their prefixes: most steps were hashed before.
 _STEPS: dict[tuple[bytes, str], bytes] = {}
-_STEPS_MAX = 500_000
+_STEPS_MAX = 200_000
 
 
 class Fingerprinter:
