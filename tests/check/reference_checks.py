@@ -411,6 +411,23 @@ def pcp_count(self: Census) -> np.ndarray:
     return counts(self.n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < self.n])
 
 
+def used(self: Census) -> np.ndarray:
+    """Where one of lists.page_uses is non-zero (free_pages_unreferenced, commit c868b99)."""
+    t = self.tables
+    uses = (
+        self.cache.count,
+        self.lru.list_of >= 0,
+        self.pvec_count,
+        t.pte_count,
+        t.pmd_count,
+        t.table_frames,
+    )
+    out = np.zeros(self.n, dtype=bool)
+    for use in uses:
+        out |= use != 0
+    return out
+
+
 #: census part -> its original computation
 ORIGINAL_PARTS: dict[str, Callable[[Census], np.ndarray]] = {
     "team_heads": team_heads,
@@ -418,6 +435,7 @@ ORIGINAL_PARTS: dict[str, Callable[[Census], np.ndarray]] = {
     "page_kind": page_kind,
     "owners": owners,  # commit c868b99
     "pcp_count": pcp_count,  # commit c868b99
+    "used": used,
 }
 
 
@@ -459,11 +477,17 @@ def _covers_at(ctx: Context, frames: np.ndarray) -> bool:
     return not (refcount < 0).any() and not (refcount < c.owners[frames]).any()
 
 
+def _unreferenced_at(ctx: Context, frames: np.ndarray) -> bool:
+    c = ctx.census
+    return not (c.free[frames] & used(c)[frames]).any()
+
+
 #: invariant -> its original frames_ok, of a context and the frames as a numpy array
 #: (commit c868b99)
 ORIGINAL_FRAMES_OK: dict[str, Callable[[Context, np.ndarray], bool]] = {
     "pagecache_matches_page_fields": _entries_ok_at,
     "refcount_covers_owners": _covers_at,
+    "free_pages_unreferenced": _unreferenced_at,  # (new: its condition, from the original)
 }
 
 #: helper -> (its new version, its original), each a function of a context

@@ -63,6 +63,8 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "team_usage": ("team_heads", ("private", "team_pages")),
     "mapped": ("mapcount",),
     "lru_pages": ("lru",),
+    "used": ("cache", "lru", "pvecs", "tables"),
+    "pmd_count": ("tables",),
     "filled_heads": ("recovery",),
     "swapcache_flagged": (PG_swapcache,),
     "uncached_file_pages": ("page_kind", "cache"),
@@ -390,6 +392,28 @@ class Census:
     def mapped(self) -> np.ndarray:
         """The frames with a mapcount (≥ 0), in increasing order."""
         return (self.mapcount >= 0).nonzero()[0]
+
+    @cached_property
+    def used(self) -> np.ndarray:
+        """Per frame: a use a free frame must not have (check/lists.py page_uses): in a
+        page cache, on an LRU list, in a pagevec, mapped by a pte or a huge pmd (its
+        head), a pte table.  From the few pages each names."""
+        n, t = self.n, self.tables
+        pfns = self.cache.pfn.tolist()  # in range
+        for pages in self.lru.members:  # in range
+            pfns += pages
+        pfns += [p for pvec in self.m.lru_add_pvec for p in pvec if 0 <= p < n]
+        pfns += [p for _, _, p, _ in t.ptes if 0 <= p < n]
+        pfns += [e.head for _, _, e in t.huge if 0 <= e.head < n]
+        pfns += [x.page for _, _, x, _ in t.tables if 0 <= x.page < n]
+        out = np.zeros(n, dtype=bool)
+        out[pfns] = True
+        return out
+
+    @cached_property
+    def pmd_count(self) -> np.ndarray:
+        """Per frame: the huge pmds mapping it (``tables.pmd_count``; valued)."""
+        return self.tables.pmd_count
 
     @cached_property
     def lru_pages(self) -> np.ndarray:

@@ -167,36 +167,18 @@ def page_uses(c: Census) -> dict[str, np.ndarray]:
     }
 
 
-def _used_frames(c: Census) -> list[int]:
-    """The frames where one of page_uses is non-zero (maybe repeated): cache entries, LRU
-    members, pagevec pages, pte-mapped pages, huge pmd heads and pte tables in range."""
-    n, t = c.n, c.tables
-    out = c.cache.pfn.tolist()  # in range
-    for pages in c.lru.members:  # in range
-        out += pages
-    out += [p for pvec in c.m.lru_add_pvec for p in pvec if 0 <= p < n]
-    out += [p for _, _, p, _ in t.ptes if 0 <= p < n]
-    out += [e.head for _, _, e in t.huge if 0 <= e.head < n]
-    out += [x.page for _, _, x, _ in t.tables if 0 <= x.page < n]
-    return out
+def _unreferenced_at(ctx: Context, frames: list[int]) -> bool:
+    """free_pages_unreferenced's condition at these frames: none both free and used."""
+    free, used = ctx.census.free, ctx.census.used
+    return not any(free[page] and used[page] for page in frames)
 
 
 @invariant(
     when=STEP,
     cost="census (cache, LRU, pagevecs, tables) + O(frames) numpy",
-    reads=(
-        "cache",
-        "lru",
-        "pvec_count",
-        "tables",
-        # free, at the used frames only (they are few)
-        ("free", "cache.count"),
-        ("free", "lru_pages"),
-        ("free", "pvec_count"),
-        ("free", "tables.pte_count"),
-        ("free", "tables.pmd_count"),
-        ("free", "tables.table_frames"),
-    ),
+    # its verdict: whether a frame is both free and used (its report names the uses)
+    reads=(("free", "*"), ("used", "*")),
+    frames_ok=_unreferenced_at,
 )
 def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     """A free frame (buddy block or per-CPU list) is in no page cache, LRU list, pagevec or
@@ -204,9 +186,7 @@ def free_pages_unreferenced(ctx: Context) -> list[Violation]:
     m, c = ctx.m, ctx.census
     r = Report("free_pages_unreferenced")
     free = c.free
-    # the usual answer at once: no used frame is free (the frames where some use is
-    # non-zero, from the few pages each census part names)
-    if not np.count_nonzero(free[_used_frames(c)]):
+    if not np.count_nonzero(free & c.used):  # the usual answer at once
         return r.result()
     uses = page_uses(c)
     for what, use in uses.items():  # counts (≥ 0) or flags: the used frames are few

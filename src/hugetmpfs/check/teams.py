@@ -89,7 +89,12 @@ def _pending_heads(ctx: Context) -> set[int]:
     when=STEP,
     locks=(*PTL, *TEAM_LOCKS),
     cost="census (cache, tables) per team",
-    reads=(*MEMBERS, ("private", "team_pages"), "tables", ("mapcount", "team_pages")),
+    reads=(
+        *MEMBERS,
+        ("private", "team_pages"),
+        ("pmd_count", "team_pages"),  # at the heads
+        ("mapcount", "team_pages"),
+    ),
 )
 def team_usage_matches_team(ctx: Context) -> list[Violation]:
     """For each live team: the high counter of team_usage is its instantiated pages plus
@@ -105,7 +110,7 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
         return r.result()
     pending = _pending_heads(ctx)
     bumps = populate_bumps(m)
-    pmd_count, mapcount, flags = c.tables.pmd_count, m.mapcount, m.flags
+    pmd_count, mapcount, flags = c.pmd_count, m.mapcount, m.flags
     for head, nr in members.items():
         usage = m.private[head]
         pmds = int(pmd_count[head])
