@@ -21,7 +21,8 @@ from a log of what happened), registered with three facts the step hook needs:
     parts and census parts of check/incremental.py; page-flag bits (ints) when it reads
     only those bits of ``flags``; ``(array, support)`` or ``("flags", support, bits)`` when
     it reads a per-frame array only at the frames where the census array *support*
-    (``"free"``, ``"cache.count"``...) is non-zero.  The step hook reruns a check that
+    (``"free"``, ``"cache.count"``...) is non-zero; the array is a page array or a valued
+    census array (incremental.VALUED: ``("free", "lru_pages")``).  The step hook reruns a check that
     found nothing only when something it reads changed since (check/incremental.py);
     ``None`` (the default) says "anything": the check reruns whenever anything changed.
     The support ``"*"`` is every frame.
@@ -30,7 +31,8 @@ from a log of what happened), registered with three facts the step hook needs:
     condition fails at some frame): ``frames_ok(ctx, frames)`` says whether the whole
     condition holds at *frames* (pfns, a list of ints, maybe repeated) now.  When the
     only reads of a check that found nothing that changed are restricted reads, the step
-    hook asks it about the changed frames of those reads instead of rerunning the check.
+    hook asks it about the changed frames of those reads instead of rerunning the check
+    (free_pages_unreferenced reads the valued ``free`` and ``used`` at every frame so).
 
 A new subsystem (teams, recovery) adds its invariants with :func:`invariant` in its own
 module under check/ (listed in check/invariants.py SUBJECTS) and, if it holds page

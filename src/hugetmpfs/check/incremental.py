@@ -16,11 +16,17 @@ bits.  Then:
   recomputed only when one of the parts it reads (census.READS) has changed (for a read
   of an array at a support's frames only, when one of those frames did).  A *valued*
   part (VALUED, a numpy array) is then recomputed at once and its readers learn of a
-  change only if its value differs from the one they read.
+  change only if its value differs from the one they read;
+* a read of a per-frame array at a support's frames only (``(array, support)``, a page
+  array or a valued census array such as ``free``) reruns its reader only when the array
+  changed at one of those frames (or the support changed): the changed frames are found
+  from the old and new values (few, in the usual step).  A check with ``frames_ok`` is
+  asked about those frames instead of rerun (check/core.py).
 
 What to drop and unsettle for a set of changed parts (and flag bits) is worked out once
 and kept (Layout.plan), shared by every tracker of the same invariants: a step costs a
-look-up, not a walk over the readers of each changed part.
+look-up, not a walk over the readers of each changed part.  The object parts are copied
+in one call (copy_objects) and compared at once, part by part only when they differ.
 
 Nothing here relies on the model reporting its writes: a copy is compared, so a mutation
 anywhere in a part is seen.  A copy may change when nothing the checks read did (a stale
