@@ -96,11 +96,16 @@ def held_locks(engine: Engine) -> frozenset[str]:
     """Lock classes some actor holds, plus ``"<class>:write"`` for RWSems held to write."""
     out: set[str] = set()
     for actor in engine.actors:
+        if not actor.held:  # the usual: nothing
+            continue
         for cls, lock in actor.held:
             out.add(cls.name)
             if isinstance(lock, RWSem) and lock.writer is actor:
                 out.add(cls.name + ":write")
-    return frozenset(out)
+    return frozenset(out) if out else NOTHING_HELD
+
+
+NOTHING_HELD: frozenset[str] = frozenset()
 
 
 def actor_at_rest(actor: Actor) -> bool:
