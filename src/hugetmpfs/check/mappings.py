@@ -17,7 +17,6 @@ import numpy as np
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.mm_types import PTE_PRESENT, PTE_WRITE, VM_SHARED, VM_WRITE
 from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
-from hugetmpfs.shmem.recovery import populate_bumps
 
 if TYPE_CHECKING:
     from hugetmpfs.check.core import Context
@@ -30,7 +29,7 @@ VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
     when=STEP,
     locks=PTL,
     cost="census (tables) + O(frames) numpy",
-    reads=("tables", "hog_count", "mapcount", "recovery"),
+    reads=("tables", "hog_count", "mapcount", "bumps"),
 )
 def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
     """page_mapcount(page) == ptes mapping it + huge pmds mapping it as head (I18: a pmd
@@ -42,11 +41,12 @@ def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
         r.add(problem)
     want = t.pte_count + t.pmd_count + c.hog_count
     got = c.mapcount + 1
-    if not t.problems and not np.count_nonzero(got != want) and not populate_bumps(m):
+    bumps = c.bumps.tolist()  # populate_bumps
+    if not t.problems and not np.count_nonzero(got != want) and not bumps:
         return r.result()  # the usual answer: every mapcount is its mappings
     # recovery/R8: populate holds one artificial mapcount while it enteams a mapped page
     # (and drops it last: an unmap meanwhile may already have taken the real one)
-    for page in populate_bumps(m):
+    for page in bumps:
         if got[page] in (want[page], want[page] + 1):
             got[page] = want[page]  # got is a fresh array: the census is untouched
     for page in (got != want).nonzero()[0][:8]:
