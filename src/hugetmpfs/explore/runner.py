@@ -99,7 +99,9 @@ def make_strategy(options: ExploreOptions) -> Strategy:
     if options.strategy == "pct":
         return PCTStrategy(options.seed, options.depth, executions=options.schedules)
     if options.strategy == "dfs":
-        return DFSStrategy(options.bound, max_executions=options.schedules, prune=options.prune)
+        dfs = DFSStrategy(options.bound, max_executions=options.schedules, prune=options.prune)
+        dfs.hash_spent = dfs.hash_spent or options.invariants  # see DFSStrategy.hash_spent
+        return dfs
     raise InputError(f"unknown strategy {options.strategy!r} (one of: {', '.join(STRATEGIES)})")
 
 

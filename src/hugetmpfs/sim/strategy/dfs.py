@@ -11,10 +11,12 @@ State caching (CHESS's, with context bounding): given a *fingerprint* function o
 current state (``explore/fingerprint.py``: the machine, the engine and each actor's history
 of points), every new choice with preemption budget left is keyed by (fingerprint, running
 actor, options) and remembers the largest preemption budget it was reached with.  A choice
-reached with no budget left is not hashed: below it lies a single schedule (it branches only
-where the running actor blocks or ends), which costs less to run than a hash of the whole
-state (measured: recovery-vs-fault-new-team exhausts bound 2 in 11 337 executions and
-11.7 s this way, against 10 418 executions and 26.7 s hashing every choice).  The subtree
+reached with no budget left is hashed only with ``hash_spent``: below it lies a single
+schedule (it branches only where the running actor blocks or ends), which costs less to run
+than a hash of the whole state unless every step is checked (measured on
+recovery-vs-fault-new-team, bound 2, exhaustive: without invariants 11 337 executions in
+11.7 s not hashing them, 10 418 in 26.7 s hashing them; with every invariant at every step
+53.2 s against 44.5 s).  The runner sets it when invariants are checked.  The subtree
 below a choice depends only on that key and on the budget left, so a choice reached again
 with no more budget than before is not explored again: the execution is abandoned there
 (:meth:`Engine.abandon`).  Revisits cannot be ancestors (an actor's history only grows), so
@@ -60,7 +62,9 @@ class DFSStrategy:
 
     every_point = True
     timeless = True
-    hash_spent = False  # hash choices reached with no preemption left too (tests)
+    # Hash choices reached with no preemption left too.  Worth it only when each step is
+    # costly (invariants checked): a revisit then saves the checks of the rest of the run.
+    hash_spent = False
 
     def __init__(
         self, bound: int = 2, max_executions: int | None = None, prune: bool = True
