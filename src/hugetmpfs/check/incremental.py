@@ -328,7 +328,6 @@ VALUED: tuple[str, ...] = (
     "pmd_count",
     "bumps",
     "filled_head_pfns",
-    "filled_heads",  # a support: its readers rerun when it changes, not the recovery list
 )
 VALUE = "census:"
 VALUE_PARTS = frozenset(VALUE + name for name in VALUED)
