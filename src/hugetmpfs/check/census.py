@@ -27,7 +27,6 @@ from hugetmpfs.mm.page_alloc import POISON
 from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry
 from hugetmpfs.mm.swap import NR_LRU_LISTS
-from hugetmpfs.shmem.recovery import populate_bumps
 
 if TYPE_CHECKING:
     from hugetmpfs.mm.machine import MemMachine
@@ -67,8 +66,6 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "used": ("cache", "lru", "pvecs", "tables"),
     "pmd_count": ("tables",),
     "filled_heads": ("recovery",),
-    "filled_head_pfns": ("recovery",),
-    "bumps": ("recovery",),
     "swapcache_flagged": (PG_swapcache,),
     "uncached_file_pages": ("page_kind", "cache"),
     "poison": ("content",),
@@ -432,18 +429,6 @@ class Census:
             if r.filled_head is not None and 0 <= r.filled_head < self.n:
                 out[r.filled_head] = True
         return out
-
-    @cached_property
-    def filled_head_pfns(self) -> np.ndarray:
-        """Every recovery's ``filled_head`` (not None), in list order (valued)."""
-        heads = [r.filled_head for r in getattr(self.m, "recoverylist", ())]
-        return np.array([h for h in heads if h is not None], dtype=np.int64)
-
-    @cached_property
-    def bumps(self) -> np.ndarray:
-        """shmem/recovery.py populate_bumps: the pages populate holds an artificial
-        mapcount on, in list order (valued)."""
-        return np.array(populate_bumps(self.m), dtype=np.int64)
 
     @cached_property
     def swapcache_flagged(self) -> np.ndarray:

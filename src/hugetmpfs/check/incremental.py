@@ -320,15 +320,7 @@ ZONE_PARTS = tuple(ZONE + name for name in ZONE_STAT_ITEMS)  # in counter order
 #: value it had (numpy arrays only: a value holding model objects, which change in place,
 #: could not be compared).  In topological order (a part after those it reads).  A check
 #: (or census part) reading one reads the pseudo-part ``census:<name>``.
-VALUED: tuple[str, ...] = (
-    "team_heads",
-    "mapped",
-    "free",
-    "used",
-    "pmd_count",
-    "bumps",
-    "filled_head_pfns",
-)
+VALUED: tuple[str, ...] = ("team_heads", "mapped", "free", "used", "pmd_count")
 VALUE = "census:"
 VALUE_PARTS = frozenset(VALUE + name for name in VALUED)
 

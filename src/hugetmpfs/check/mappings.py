@@ -17,6 +17,7 @@ import numpy as np
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.mm_types import PTE_PRESENT, PTE_WRITE, VM_SHARED, VM_WRITE
 from hugetmpfs.mm.page_flags import PG_swapbacked, PG_team
+from hugetmpfs.shmem.recovery import populate_bumps
 
 if TYPE_CHECKING:
     from hugetmpfs.check.core import Context
@@ -29,7 +30,7 @@ VMA_LOCKS = ("mmap_sem:write", "i_mmap_rwsem:write")
     when=STEP,
     locks=PTL,
     cost="census (tables) + O(frames) numpy",
-    reads=("tables", "hog_count", "mapcount", "bumps"),
+    reads=("tables", "hog_count", "mapcount", "recovery"),
 )
 def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
     """page_mapcount(page) == ptes mapping it + huge pmds mapping it as head (I18: a pmd
@@ -41,12 +42,11 @@ def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
         r.add(problem)
     want = t.pte_count + t.pmd_count + c.hog_count
     got = c.mapcount + 1
-    bumps = c.bumps.tolist()  # populate_bumps
-    if not t.problems and not np.count_nonzero(got != want) and not bumps:
+    if not t.problems and not np.count_nonzero(got != want) and not populate_bumps(m):
         return r.result()  # the usual answer: every mapcount is its mappings
     # recovery/R8: populate holds one artificial mapcount while it enteams a mapped page
     # (and drops it last: an unmap meanwhile may already have taken the real one)
-    for page in bumps:
+    for page in populate_bumps(m):
         if got[page] in (want[page], want[page] + 1):
             got[page] = want[page]  # got is a fresh array: the census is untouched
     for page in (got != want).nonzero()[0][:8]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm.page_flags import PG_checked, PG_dirty, PG_swapbacked, PG_team, PG_uptodate
+from hugetmpfs.shmem.recovery import populate_bumps
 
 if TYPE_CHECKING:
     from hugetmpfs.check.core import Context
@@ -38,8 +39,7 @@ MEMBERS = (
     ("mapping", "team_pages"),
     PG_team,
     ("flags", "filled_heads", PG_swapbacked),  # _pending_heads
-    "filled_head_pfns",
-    "bumps",  # populate_bumps
+    "recovery",
 )
 
 
@@ -77,8 +77,12 @@ def _pending_heads(ctx: Context) -> set[int]:
     pte mapping may be counted already (the restored pte found the head PageTeam).  Read
     from the model's ``filled_head``, set by the move itself: v24's ``migrated_head`` is set
     before the move, and the head may meanwhile be filled (and counted) by a write."""
-    flags = ctx.m.flags
-    return {h for h in ctx.census.filled_head_pfns.tolist() if flags[h] & PG_swapbacked}
+    m = ctx.m
+    return {
+        r.filled_head
+        for r in getattr(m, "recoverylist", ())
+        if r.filled_head is not None and m.flags[r.filled_head] & PG_swapbacked
+    }
 
 
 @invariant(
@@ -105,7 +109,7 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
     if not members:
         return r.result()
     pending = _pending_heads(ctx)
-    bumps = c.bumps.tolist()  # populate_bumps
+    bumps = populate_bumps(m)
     pmd_count, mapcount, flags = c.pmd_count, m.mapcount, m.flags
     for head, nr in members.items():
         usage = m.private[head]
