@@ -124,15 +124,6 @@ def _zone(m: Any) -> tuple[int, ...]:
     return tuple(m.vmstat.zone)
 
 
-def _tree(tree: Any) -> tuple[Any, ...]:
-    """A radix tree (mm/radix_tree.py) as values: its counts, node keys, and each node's
-    occupancy, tag masks and slots."""
-    nodes = tuple(
-        (key, node.mask, tuple(node.tags), node.slots.tobytes()) for key, node in tree.nodes.items()
-    )
-    return (tree.count, tuple(tree.tag_count), tuple(tree.keys), nodes)
-
-
 _SPACE = attrgetter("id", "a_ops", "nrpages", "nrexceptional", "host")
 
 
@@ -141,6 +132,13 @@ def _page_caches(m: Any) -> tuple[Any, ...]:
     for x in m.mappings:
         if isinstance(x, AddressSpace):
             host = x.host
+            # the radix tree (mm/radix_tree.py) as values: its counts, node keys, and each
+            # node's occupancy, tag masks and slots
+            tree = x.page_tree
+            nodes = [
+                (key, node.mask, tuple(node.tags), node.slots.tobytes())
+                for key, node in tree.nodes.items()
+            ]
             out.append(
                 (
                     x,
@@ -149,23 +147,22 @@ def _page_caches(m: Any) -> tuple[Any, ...]:
                     getattr(host, "evicted", None),
                     getattr(host, "alloced", None),
                     getattr(host, "swapped", None),
-                    _tree(x.page_tree),
+                    (tree.count, tuple(tree.tag_count), tuple(tree.keys), tuple(nodes)),
                 )
             )
     return tuple(out)
 
 
-def _table(table: Any) -> tuple[Any, ...]:
-    if table is None:
-        return ()
-    return (table, table.page, table.nr_present, tuple(table.ptes))
-
-
 def _pmd(key: int, entry: Any) -> tuple[Any, ...]:
+    """A pmd as values: a huge pmd's fields and its deposited table, or a pte table (the
+    table, its frame, nr_present and ptes)."""
     if isinstance(entry, HugePmd):
-        extra = (entry.head, entry.write, entry.dirty, entry.young)
-        return (key, entry, *extra, _table(entry.deposited))
-    return (key, *_table(entry))
+        d = entry.deposited
+        table = () if d is None else (d, d.page, d.nr_present, tuple(d.ptes))
+        return (key, entry, entry.head, entry.write, entry.dirty, entry.young, table)
+    if entry is None:
+        return (key,)
+    return (key, entry, entry.page, entry.nr_present, tuple(entry.ptes))
 
 
 _VMA = attrgetter("mm", "vm_start", "vm_end", "vm_pgoff", "vm_flags", "vm_file")
@@ -182,14 +179,16 @@ def _vma(vma: Any) -> tuple[Any, ...]:
 
 def _mm(m: Any) -> tuple[Any, ...]:
     return tuple(
-        (
-            mm,
-            mm.nr_ptes,
-            tuple(mm.rss.items()),
-            tuple(map(_vma, mm.vmas)),
-            tuple(starmap(_pmd, mm.pmds.items())),
-        )
-        for mm in m.mms
+        [
+            (
+                mm,
+                mm.nr_ptes,
+                tuple(mm.rss.items()),
+                tuple(map(_vma, mm.vmas)),
+                tuple(starmap(_pmd, mm.pmds.items())),
+            )
+            for mm in m.mms
+        ]
     )
 
 
@@ -217,21 +216,20 @@ def _files(m: Any) -> tuple[Any, ...]:
     each inode met there once, with its fields (an inode is in ``names`` and ``s_inodes``
     both: copied once).  Inodes compare by identity, so this changes exactly when a copy
     of every inode wherever it is met would."""
-    mounts = tuple(
-        (sb, sb.max_blocks, sb.used_blocks, tuple(sb.names.items()), tuple(sb.s_inodes.items()))
-        for sb in getattr(m, "mounts", ())
-    )
+    mounts = []
+    inodes: dict[int, Any] = {}  # met first -> first
+    for sb in getattr(m, "mounts", ()):
+        names, s_inodes = tuple(sb.names.items()), tuple(sb.s_inodes.items())
+        mounts.append((sb, sb.max_blocks, sb.used_blocks, names, s_inodes))
+        for _, inode in names:
+            inodes[id(inode)] = inode
+        for _, inode in s_inodes:
+            inodes[id(inode)] = inode
     shrinklist = getattr(m, "shrinklist", None)
     listed = None if shrinklist is None else tuple(shrinklist)
-    inodes: dict[int, Any] = {}  # met first -> first
-    for mount in mounts:
-        for _, inode in mount[3]:
-            inodes[id(inode)] = inode
-        for _, inode in mount[4]:
-            inodes[id(inode)] = inode
     for inode in listed or ():
         inodes[id(inode)] = inode
-    return (mounts, listed, tuple(map(_inode, inodes.values())))
+    return (tuple(mounts), listed, tuple(map(_inode, inodes.values())))
 
 
 def _swap(m: Any) -> tuple[Any, ...]:
