@@ -487,6 +487,29 @@ class Layout:
         # (changed parts, flag bits) -> what to drop and unsettle (plan)
         self.plans: dict[tuple[tuple[str, ...], int], Plan] = {}
         self.value_plans = {name: self._plan((VALUE + name,), 0) for name in VALUED}
+        # valued part -> the checks reading it (whole or at some frames) and the census
+        # parts reading it: while none of those checks is settled and none of those parts
+        # kept, its new value matters to nobody (its readers rerun anyway)
+        self.watchers = {
+            name: (
+                tuple(
+                    sorted(
+                        {
+                            *self.value_plans[name][2],
+                            *(i for g in self.restricted.get(VALUE + name, ()) for i in g[3]),
+                        }
+                    )
+                ),
+                tuple(
+                    {
+                        *self.value_plans[name][0],
+                        *self.value_plans[name][1],
+                        *(n for g in self.restricted.get(VALUE + name, ()) for n in g[2]),
+                    }
+                ),
+            )
+            for name in VALUED
+        }
         # (at_rest, held) -> the checks that apply (Invariant.applies reads only these)
         self.applicable: dict[tuple[bool, frozenset[str]], list[int]] = {}
 
@@ -651,6 +674,11 @@ class Tracker:
             for name in VALUED:
                 if name not in before:
                     continue  # not dropped: it stands
+                checks, names = lay.watchers[name]
+                if not any(map(settled.__getitem__, checks)) and not any(
+                    reader in cached for reader in names
+                ):
+                    continue  # its readers rerun anyway: made when one reads it
                 value = before[name]
                 now = getattr(self.census, name)
                 if value is not UNSEEN and _same_array(value, now):
