@@ -739,7 +739,11 @@ class Tracker:
                         at = supports.get(support)
                         if at is None:
                             at = supports[support] = self._support(support)
-                        hit = [p for p in hit if at[p]]
+                        if len(hit) == 1:  # the usual: one frame changed
+                            if not at[hit[0]]:
+                                continue
+                        else:
+                            hit = [p for p in hit if at[p]]
                     if not hit:
                         continue
                 for name in names:
