@@ -16,7 +16,8 @@ bits.  Then:
   recomputed only when one of the parts it reads (census.READS) has changed (for a read
   of an array at a support's frames only, when one of those frames did).  A *valued*
   part (VALUED, a numpy array) is then recomputed at once and its readers learn of a
-  change only if its value differs from the one they read;
+  change only if its value differs from the one they read (unless no reader is settled
+  or kept: they rerun anyway, and it is made when one of them reads it);
 * a read of a per-frame array at a support's frames only (``(array, support)``, a page
   array or a valued census array such as ``free``) reruns its reader only when the array
   changed at one of those frames (or the support changed): the changed frames are found
