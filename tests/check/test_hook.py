@@ -144,10 +144,11 @@ def test_an_actor_mid_operation_keeps_the_machine_from_rest() -> None:
         m.engine.block_on("never-woken", "waiting for a page lock")
 
     def observer() -> None:
-        m.engine.point("let busy block")
+        while blocked.state != "blocked":  # whichever ran first: busy blocks before the look
+            m.engine.yield_point("let busy block")
         states.append(machine_at_rest(m))
 
-    m.engine.spawn(busy, name="busy", cpu=0, daemon=True)
+    blocked = m.engine.spawn(busy, name="busy", cpu=0, daemon=True)
     m.engine.spawn(observer, name="observer", cpu=1)
     assert m.engine.run() is None
     assert states == [False]

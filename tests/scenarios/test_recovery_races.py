@@ -14,7 +14,7 @@ import pytest
 
 import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenarios)
 from hugetmpfs.explore import REGISTRY
-from hugetmpfs.explore.findings import load_finding, schedule_of
+from hugetmpfs.explore.findings import load_finding, replay_options, schedule_of
 from hugetmpfs.explore.runner import ExploreOptions, replay, run_once
 from hugetmpfs.explore.scenario import Scenario
 from hugetmpfs.explore.scenarios.recovery import (
@@ -220,7 +220,8 @@ def test_r27_fix_removes_its_head_left_beyond_eof_by_an_eviction() -> None:
     data = load_finding(path)
     sc = REGISTRY[data["scenario"]]
     assert "R27-expose-empty-head" in sc.behaviours
-    run = replay(sc, schedule_of(data).decisions, ExploreOptions("dfs", 1, variant="v24"))
+    assert data["format"] == 1  # recorded while kswapd started runnable
+    run = replay(sc, schedule_of(data).decisions, replay_options(data))
     assert run.finding is None
     names = {aid: name for aid, name, _ in run.actors}
     undo = {names[aid] for _, aid, point in run.point_log if point.startswith("shmem_undo_range")}

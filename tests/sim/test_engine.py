@@ -226,3 +226,32 @@ def test_sequential_use_outside_actors() -> None:
     assert not lock.is_locked()
     with pytest.raises(EngineError):
         engine.block_on("x", "nowhere")
+
+
+def test_an_actor_spawned_asleep_starts_when_woken() -> None:
+    """kswapd's way: blocked on its key from the start, no choice offered until woken, then
+    its function runs from the beginning; never woken, it is closed cleanly."""
+    engine = Engine(RandomStrategy(3), cpus=2)
+    log: list[str] = []
+    sleeper = engine.spawn(log.append, "ran", name="sleeper", cpu=1, daemon=True, asleep_on="k")
+    assert sleeper.state == "blocked"
+    assert engine.waiters["k"] == [sleeper]
+
+    def waker() -> None:
+        engine.point("before")
+        assert log == []
+        engine.wake("k")
+        engine.point("after")
+
+    engine.spawn(waker, name="waker", cpu=0)
+    assert engine.run() is None
+    assert log == ["ran"]
+    # asleep, the sleeper was no option: nothing to decide before the wake
+    assert all(d.point != "before" for d in engine.schedule.decisions)
+
+    idle = Engine(RandomStrategy(3), cpus=1)
+    never = idle.spawn(log.append, "never", name="never", daemon=True, asleep_on="k")
+    assert idle.run() is None  # only a daemon, asleep: nothing to run
+    idle.close()
+    assert never.dead
+    assert log == ["ran"]

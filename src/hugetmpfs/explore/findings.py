@@ -4,6 +4,10 @@ the side-by-side diagram of what each actor did.
 A schedule file is JSON holding the format and package versions, the scenario, variant,
 hpage_nr, disabled guards, strategy, seed, the finding and every choice.  Replay refuses a
 file from another format or a scenario whose geometry differs, naming the field.
+
+Format 2 is written now.  Format 1 files were recorded while kswapd started runnable (its
+first run only went to sleep, but until then it was an option at every decision); they
+replay with kswapd started that way (:func:`replay_options`), so their choices stay valid.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from hugetmpfs.errors import InputError
 from hugetmpfs.sim.schedule import Schedule
 
 if TYPE_CHECKING:
-    from hugetmpfs.explore.runner import Execution, ExploreResult
+    from hugetmpfs.explore.runner import Execution, ExploreOptions, ExploreResult
     from hugetmpfs.explore.scenario import Scenario
 
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)  # read; format 1: kswapd started runnable
 
 
 def save_finding(result: ExploreResult, directory: str = "findings") -> str:
@@ -111,9 +116,23 @@ def load_finding(path: str) -> dict[str, Any]:
             data = json.load(f)
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot read the schedule file: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError(f"{path}: not a schedule file of format {FORMAT}")
+    if not isinstance(data, dict) or data.get("format") not in FORMATS:
+        raise InputError(f"{path}: not a schedule file of format {' or '.join(map(str, FORMATS))}")
     return data
+
+
+def replay_options(data: dict[str, Any]) -> ExploreOptions:
+    """The options that replay a loaded schedule file as it was recorded."""
+    from hugetmpfs.explore.runner import ExploreOptions
+
+    return ExploreOptions(
+        data["strategy"],
+        1,
+        data["seed"],
+        variant=data["variant"],
+        guards_off=tuple(data["guards_off"]),
+        kswapd_asleep=data["format"] >= 2,
+    )
 
 
 def check_compatible(path: str, data: dict[str, Any], sc: Scenario) -> None:

@@ -49,6 +49,8 @@ class ExploreOptions:
     shrink: bool = True  # --no-shrink keeps the schedule as found
     fast_invariants: bool = False  # --fast-invariants: only the cheap ones at every step
     prune: bool = True  # --no-prune: DFS explores revisited states again
+    # Not a flag: False when replaying a schedule file of format 1 (findings.py)
+    kswapd_asleep: bool = True
 
 
 @dataclass
@@ -107,7 +109,10 @@ def make_strategy(options: ExploreOptions) -> Strategy:
 
 def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: int = 0) -> Execution:
     """One execution of *sc* under *strategy* (already told of the new execution)."""
-    m = Machine(sc.config(options.variant, options.guards_off, seed), strategy)
+    config = sc.config(options.variant, options.guards_off, seed)
+    if not options.kswapd_asleep:
+        config = replace(config, kswapd_asleep=False)
+    m = Machine(config, strategy)
     if not sc.recovery:
         m.sysctl.shmem_huge_recoveries = 0
     engine = m.engine

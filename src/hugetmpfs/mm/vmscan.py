@@ -80,13 +80,23 @@ CONGESTION_WAIT_NS = 1_000_000  # a reclaimer that made no progress waits for I/
 PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = range(4)
 
 
-def init_reclaim(m: MemMachine) -> None:
-    """Install the allocator's slow path and start kswapd on the last CPU."""
+def init_reclaim(m: MemMachine, kswapd_asleep: bool = True) -> None:
+    """Install the allocator's slow path and start kswapd on the last CPU, asleep until
+    the first wakeup (or, with *kswapd_asleep* False, runnable: schedules recorded before
+    kswapd started asleep replay that way)."""
     m.alloc_slowpath = __alloc_pages_slowpath
     m.reclaim_pages = reclaim_pages
     m.shrinkers = []  # callables (m, nr_to_scan) -> pages freed
     m.kswapd_wanted = False
-    m.kswapd = m.engine.spawn(kswapd, m, name="kswapd0", cpu=m.cpus - 1, daemon=True)
+    # Asleep from the start, as kswapd() would be at once: nothing is wanted yet.
+    m.kswapd = m.engine.spawn(
+        kswapd,
+        m,
+        name="kswapd0",
+        cpu=m.cpus - 1,
+        daemon=True,
+        asleep_on="kswapd" if kswapd_asleep else None,
+    )
 
 
 # -- the allocator's slow path ------------------------------------------------------------

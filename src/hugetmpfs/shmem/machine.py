@@ -46,6 +46,8 @@ class MachineConfig:
     behaviours: tuple[str, ...] = ()
     guards_off: tuple[str, ...] = ()
     lockdep: bool = True
+    # kswapd starts asleep; False starts it runnable, as schedules of format 1 were recorded
+    kswapd_asleep: bool = True
 
 
 @dataclass
@@ -76,7 +78,7 @@ class Machine(MemMachine):
         self.mounts: list[ShmemSbInfo] = []
         init_swap(self, config.swap)
         init_swap_cache(self)
-        init_reclaim(self)
+        init_reclaim(self, config.kswapd_asleep)
         init_pressure(self)
         self.writepage = shmem_writepage
         self.shmem_swapin = shmem_swapin_getpage
