@@ -32,6 +32,7 @@ from hugetmpfs.check.core import INVARIANTS, Context
 from hugetmpfs.check.incremental import ALL_FRAMES, VALUE, Tracker, expand, known_part
 from hugetmpfs.check.invariants import (
     REST_POINTS,
+    check_machine,
     held_locks,
     machine_at_rest,
     run_checks,
@@ -665,3 +666,26 @@ def test_restricted_reads_read_nothing_outside_their_supports(
     explore(REGISTRY[name], ExploreOptions("random", 3, 5, shrink=False))
     assert tried > 100
     assert not wrong, "\n".join(wrong[:5])
+
+
+@pytest.mark.parametrize(
+    "name", ["recovery-vs-punch-and-write", "putback-vs-disband", "remap-vs-punch"]
+)
+def test_the_hooks_end_of_run_check_is_check_machine(name: str) -> None:
+    """An exploration's end-of-execution check reruns, from the step hook's copies, only
+    the checks whose reads changed: the same violations as check_machine, clean or not."""
+    sc = REGISTRY[name]
+    for seed in range(4):
+        m = Machine(sc.config("v24", (), seed), RandomStrategy(seed))
+        m.mount(sc.mount_huge, sc.mount_size)
+        hook = step_hook(m)
+        m.engine.step_hooks.append(hook)
+        sc.setup(m)
+        assert m.engine.run() is None
+        assert hook.check_machine() == check_machine(m) == []  # type: ignore[attr-defined]
+        page = int(np.flatnonzero(np.frombuffer(m.refcount, dtype=m.refcount.typecode))[0])
+        m.refcount[page] += 1  # as if a reference were leaked after the last decision
+        found = hook.check_machine()  # type: ignore[attr-defined]
+        assert found
+        assert found == check_machine(m)
+        m.engine.close()

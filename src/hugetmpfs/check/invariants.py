@@ -209,4 +209,14 @@ def step_hook(
             {"name": first.name, "violations": found, "point": point},
         )
 
+    def recheck(at_rest: bool | None = None) -> list[Violation]:
+        """What check_machine(m) finds with this hook's invariants, from the hook's kept
+        copies: only the checks whose reads changed since the last decision rerun (the end
+        of an exploration's execution, after a few steps since the last decision)."""
+        ctx = machine_context(m, at_rest)
+        if tracker is None:
+            return run_checks(invariants, ctx, first_only=False)
+        return tracker.run(ctx, first_only=False)
+
+    hook.check_machine = recheck  # type: ignore[attr-defined]
     return hook

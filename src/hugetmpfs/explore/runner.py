@@ -24,6 +24,7 @@ from hugetmpfs.sim.strategy.pct import PCTStrategy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hugetmpfs.check.core import Violation
     from hugetmpfs.explore.scenario import Scenario
     from hugetmpfs.sim._engine import Engine
     from hugetmpfs.sim.schedule import Decision
@@ -118,8 +119,11 @@ def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: in
     engine = m.engine
     engine.max_steps = sc.max_steps
     m.mount(sc.mount_huge, sc.mount_size)
+    recheck = None  # check_machine(m), from the step hook's copies (all invariants only)
     if options.invariants:
         hook = step_hook(m, fast=options.fast_invariants)
+        if not options.fast_invariants:
+            recheck = getattr(hook, "check_machine", None)
         if isinstance(strategy, DFSStrategy):
             hook = _unless_replaying(hook, strategy)
         engine.step_hooks.append(hook)
@@ -133,7 +137,7 @@ def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: in
         if finding is not None and finding.kind == ABANDONED:
             finding, pruned = None, True
         elif finding is None:
-            finding = _end_checks(m, end_check, options.invariants)
+            finding = _end_checks(m, end_check, options.invariants, recheck)
         actors = [(a.aid, a.name, a.cpu) for a in engine.actors]
     finally:
         log = engine.point_log or []
@@ -155,7 +159,12 @@ def _unless_replaying(hook: StepHook, dfs: DFSStrategy) -> StepHook:
     return hook_unless_replaying
 
 
-def _end_checks(m: Machine, end_check: object, invariants: bool) -> Finding | None:
+def _end_checks(
+    m: Machine,
+    end_check: object,
+    invariants: bool,
+    recheck: Callable[[], list[Violation]] | None = None,
+) -> Finding | None:
     problems = end_check(m) if callable(end_check) else []
     if problems:
         return Finding(
@@ -166,7 +175,7 @@ def _end_checks(m: Machine, end_check: object, invariants: bool) -> Finding | No
             details={"name": "end_check", "problems": problems},
         )
     if invariants:
-        violations = check_machine(m)
+        violations = recheck() if recheck is not None else check_machine(m)
         if violations:
             v = violations[0]
             return Finding(
