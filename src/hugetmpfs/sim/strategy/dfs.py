@@ -16,7 +16,8 @@ schedule (it branches only where the running actor blocks or ends), which costs 
 than a hash of the whole state unless every step is checked (measured on
 recovery-vs-fault-new-team, bound 2, exhaustive: without invariants 11 337 executions in
 11.7 s not hashing them, 10 418 in 26.7 s hashing them; with every invariant at every step
-53.2 s against 44.5 s).  The runner sets it when invariants are checked.  The subtree
+53.2 s against 44.5 s, and hashing only the first ``SPENT_PER_EXECUTION`` of them is
+better still).  The runner sets it when invariants are checked.  The subtree
 below a choice depends only on that key and on the budget left, so a choice reached again
 with no more budget than before is not explored again: the execution is abandoned there
 (:meth:`Engine.abandon`).  Revisits cannot be ancestors (an actor's history only grows), so
