@@ -48,7 +48,9 @@ def _fingerprints(
         return call
 
     monkeypatch.setattr(runner, "fingerprinter", both)
+    # every choice, also those reached with no preemption left
     monkeypatch.setattr(DFSStrategy, "hash_spent", True)
+    monkeypatch.setattr(DFSStrategy, "SPENT_PER_EXECUTION", 1 << 30)
     sc = REGISTRY[name]
     opts = ExploreOptions(
         "dfs", executions, 0, bound=2, shrink=False, prune=False, variant=sc.variant or "v24"

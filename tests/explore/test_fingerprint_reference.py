@@ -63,7 +63,9 @@ def test_the_fingerprint_equals_the_reference_at_every_choice(
         return made[-1]
 
     monkeypatch.setattr(runner, "fingerprinter", both)
-    monkeypatch.setattr(DFSStrategy, "hash_spent", True)  # compare at every choice
+    # every choice, also those reached with no preemption left
+    monkeypatch.setattr(DFSStrategy, "hash_spent", True)
+    monkeypatch.setattr(DFSStrategy, "SPENT_PER_EXECUTION", 1 << 30)
     sc = REGISTRY[name]
     opts = ExploreOptions(
         "dfs", executions, 0, bound=2, shrink=False, prune=prune, variant=sc.variant or "v24"
