@@ -105,19 +105,20 @@ class DFSStrategy:
         self.fingerprint = None
         return 0
 
-    def _preemptions(self, upto: int) -> int:
-        return sum(1 for c in self.stack[:upto] if c.preempts(c.order[c.pos]))
-
     def _advance(self) -> bool:
         """Move the deepest choice with an untried alternative in budget; drop the rest."""
-        while self.stack:
-            top = self.stack[-1]
-            used = self._preemptions(len(self.stack) - 1)
+        stack = self.stack
+        below = [0]  # below[i]: the preemptions among stack[:i], as taken
+        for c in stack[:-1]:
+            below.append(below[-1] + c.preempts(c.order[c.pos]))
+        while stack:
+            top = stack[-1]
+            used = below[len(stack) - 1]
             while top.pos + 1 < len(top.order):
                 top.pos += 1
                 if used + top.preempts(top.order[top.pos]) <= self.bound:
                     return True
-            self.stack.pop()
+            stack.pop()
         return False
 
     def replaying(self) -> bool:
