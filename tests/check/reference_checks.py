@@ -496,3 +496,178 @@ ORIGINAL_HELPERS: dict[str, tuple[Callable[[Context], object], Callable[[Context
     "counters._mapped(file)": (lambda ctx: counters._mapped(ctx, 1), lambda ctx: _mapped(ctx, 1)),
     "counters._mapped(anon)": (lambda ctx: counters._mapped(ctx, 2), lambda ctx: _mapped(ctx, 2)),
 }
+
+
+# -- the versions before the per-step cost cut (commit 1a46a4e), verbatim but for the
+# registrations and docstrings: census parts returning census dataclasses, a helper of
+# buddy_free_lists_consistent, and pcp_lists_consistent (compared through
+# ORIGINAL_HELPERS, as plain values: see _plain)
+
+
+def _plain(value: object) -> object:
+    """A census value comparable with ``==``: numpy arrays as (dtype, list), dataclasses
+    field by field, containers item by item."""
+    from dataclasses import fields, is_dataclass
+
+    if isinstance(value, np.ndarray):
+        return (str(value.dtype), value.tolist())
+    if is_dataclass(value) and not isinstance(value, type):
+        return tuple(_plain(getattr(value, f.name)) for f in fields(value))
+    if isinstance(value, list | tuple):
+        return [_plain(x) for x in value]
+    if isinstance(value, dict):
+        return {k: _plain(x) for k, x in value.items()}
+    return value
+
+
+def cache(self: Census) -> object:
+    from hugetmpfs.check.census import CacheCensus, counts
+    from hugetmpfs.mm.radix_tree import radix_to_swp_entry
+
+    out = CacheCensus()
+    pfns, indices, ids, shmem = [], [], [], []
+    for mapping in self.address_spaces:
+        is_shmem = mapping.a_ops == "shmem_aops"
+        tally = out.per_mapping[id(mapping)] = [0, 0]
+        for index, entry in mapping.page_tree.items():
+            if entry < 0:  # an exceptional (swap) entry
+                out.swaps.append((mapping, index, radix_to_swp_entry(entry)))
+                tally[1] += 1
+                continue
+            tally[0] += 1
+            if entry < self.n:
+                pfns.append(entry)
+                indices.append(index)
+                ids.append(mapping.id)
+                shmem.append(is_shmem)
+            else:
+                out.problems.append(f"{mapping!r} index {index:#x} holds pfn {entry}")
+    out.count = counts(self.n, pfns)
+    out.pfn = np.asarray(pfns, dtype=np.int64)
+    out.index = np.asarray(indices, dtype=np.int64)
+    out.mapping_id = np.asarray(ids, dtype=np.int64)
+    out.shmem = np.asarray(shmem, dtype=bool)
+    return out
+
+
+def lru(self: Census) -> object:
+    from hugetmpfs.check.census import LruCensus
+    from hugetmpfs.mm.machine import NIL
+    from hugetmpfs.mm.swap import NR_LRU_LISTS
+
+    m, n = self.m, self.n
+    list_of = np.full(n, -1, dtype=np.int8)
+    members: list[list[int]] = []
+    problems: list[tuple[int, str]] = []
+    for lru in range(NR_LRU_LISTS):
+        pages: list[int] = []
+        prev, page = NIL, m.lru_head[lru]
+        while page != NIL:
+            if not 0 <= page < n:
+                problems.append((lru, f"link from {prev} to pfn {page} out of range"))
+                break
+            if list_of[page] != -1:
+                where = "twice (a cycle)" if list_of[page] == lru else "on two lists"
+                problems.append((lru, f"pfn {page} reached {where}"))
+                break
+            if m.lru_prev[page] != prev:
+                problems.append((lru, f"pfn {page}.prev is {m.lru_prev[page]}, not {prev}"))
+            list_of[page] = lru
+            pages.append(page)
+            prev, page = page, m.lru_next[page]
+        if m.lru_tail[lru] != prev:
+            problems.append((lru, f"lru_tail is {m.lru_tail[lru]}, last page is {prev}"))
+        members.append(pages)
+    return LruCensus(members, list_of, problems)
+
+
+def buddy(self: Census) -> object:
+    from hugetmpfs.check.census import BuddyCensus
+    from hugetmpfs.mm.machine import MAX_ORDER, NIL
+
+    m, n = self.m, self.n
+    cover = np.zeros(n, dtype=np.int32)
+    blocks: list[list[int]] = []
+    problems: list[str] = []
+    for order in range(MAX_ORDER):
+        heads: list[int] = []
+        prev, page = NIL, m.free_head[order]
+        while page != NIL:
+            if not 0 <= page < n or page & ((1 << order) - 1) or page + (1 << order) > n:
+                problems.append(f"order {order}: block at pfn {page} misaligned or outside")
+                break
+            if cover[page]:
+                problems.append(f"order {order}: pfn {page} reached twice or overlaps")
+                break
+            if m.lru_prev[page] != prev:
+                problems.append(
+                    f"order {order}: pfn {page}.prev is {m.lru_prev[page]}, expected {prev}"
+                )
+            cover[page : page + (1 << order)] += 1
+            heads.append(page)
+            prev, page = page, m.lru_next[page]
+        blocks.append(heads)
+    return BuddyCensus(blocks, cover, problems)
+
+
+def free_blocks_consistent(ctx: Context) -> list[Violation]:
+    from hugetmpfs.mm.machine import MAX_ORDER
+
+    r = Report("free_blocks_consistent")
+    m, c = ctx.m, ctx.census
+    b = c.buddy
+    for problem in b.problems:
+        r.add(problem)
+    for order in range(MAX_ORDER):
+        if len(b.blocks[order]) != m.nr_free[order]:
+            r.expect(f"nr_free[{order}]", len(b.blocks[order]), m.nr_free[order])
+        free_heads = set(b.blocks[order])
+        for page in b.blocks[order]:
+            if not m.flags[page] & PG_buddy or m.private[page] != order:
+                r.add(f"order {order} free block lacks PG_buddy/order: " + m.dump_page(page))
+            buddy = page ^ (1 << order)
+            if order < MAX_ORDER - 1 and buddy in free_heads and page < buddy:
+                r.add(f"order {order}: buddies {page} and {buddy} both free, not merged")
+    in_use = (c.refcount != 0) | (c.mapcount != -1) | (c.mapping != 0)
+    for page in ((b.cover > 0) & in_use).nonzero()[0][:4]:
+        r.add("frame in a free block is in use: " + m.dump_page(int(page)))
+    return r.result()
+
+
+def _fresh(m: object) -> Census:
+    from hugetmpfs.check.census import Census
+
+    return Census(m)  # type: ignore[arg-type]
+
+
+def _free_blocks_consistent_now(ctx: Context) -> list[Violation]:
+    r = Report("free_blocks_consistent")
+    lists.free_blocks_consistent(ctx, r)
+    return r.result()
+
+
+def pcp_lists_consistent(ctx: Context) -> list[Violation]:
+    m = ctx.m
+    r = Report("pcp_lists_consistent")
+    for cpu, pcp in enumerate(m.pcp):
+        for page in pcp:
+            if not 0 <= page < m.nr_frames:
+                r.add(f"cpu{cpu} list holds pfn {page} out of range")
+            elif m.flags[page] or m.refcount[page] or m.mapcount[page] != -1 or m.mapping[page]:
+                r.add(f"cpu{cpu} free page in use: " + m.dump_page(page))
+    return r.result()
+
+
+ORIGINALS[pcp_lists_consistent.__name__] = pcp_lists_consistent
+ORIGINAL_HELPERS.update(
+    {
+        "lists.free_blocks_consistent": (_free_blocks_consistent_now, free_blocks_consistent),
+        **{
+            f"census.{part.__name__}": (
+                lambda ctx, name=part.__name__: _plain(getattr(ctx.census, name)),
+                lambda ctx, part=part: _plain(part(_fresh(ctx.m))),
+            )
+            for part in (cache, lru, buddy)
+        },
+    }
+)

@@ -25,6 +25,7 @@ from hugetmpfs.mm.machine import MAX_ORDER, NIL, PAGE_SHIFT
 from hugetmpfs.mm.mm_types import PTE_PFN_SHIFT, PTE_PRESENT, HugePmd, PageTable
 from hugetmpfs.mm.page_alloc import POISON
 from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
+from hugetmpfs.mm.radix_tree import SHIFT as RADIX_SHIFT
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry
 from hugetmpfs.mm.swap import NR_LRU_LISTS
 
@@ -198,10 +199,12 @@ class Census:
     @cached_property
     def page_kind(self) -> np.ndarray:
         """Per frame: 0 no mapping, 1 file, 2 anon, 3 a bad mapping id."""
-        ids = self.mapping
+        ids, kinds = self.mapping, self.kinds
         # no bad id, the usual: as unsigned, a negative id is beyond every good one
-        if not np.count_nonzero(ids.view(f"u{ids.itemsize}") >= len(self.kinds)):
-            return self.kinds[ids]
+        if not self.n or ids.view(f"u{ids.itemsize}").max() < len(kinds):
+            if kinds.tolist() == list(range(len(kinds))):  # the usual: each id its kind
+                return ids.astype(np.int8)
+            return kinds.take(ids)
         bad = (ids < 0) | (ids >= len(self.kinds))
         out = np.full(self.n, 3, dtype=np.int8)
         out[~bad] = self.kinds[ids[~bad]]
@@ -215,30 +218,38 @@ class Census:
 
     @cached_property
     def cache(self) -> CacheCensus:
-        out = CacheCensus()
-        pfns, indices, ids, shmem = [], [], [], []
+        n = self.n
+        swaps: list[tuple[AddressSpace, int, int]] = []
+        per_mapping: dict[int, list[int]] = {}
+        problems: list[str] = []
+        rows: list[int] = []  # pfn, index, mapping id, shmem: per page entry in range
         for mapping in self.address_spaces:
-            is_shmem = mapping.a_ops == "shmem_aops"
-            tally = out.per_mapping[id(mapping)] = [0, 0]
-            for index, entry in mapping.page_tree.items():
-                if entry < 0:  # an exceptional (swap) entry
-                    out.swaps.append((mapping, index, radix_to_swp_entry(entry)))
-                    tally[1] += 1
-                    continue
-                tally[0] += 1
-                if entry < self.n:
-                    pfns.append(entry)
-                    indices.append(index)
-                    ids.append(mapping.id)
-                    shmem.append(is_shmem)
-                else:
-                    out.problems.append(f"{mapping!r} index {index:#x} holds pfn {entry}")
-        out.count = counts(self.n, pfns)
-        out.pfn = np.asarray(pfns, dtype=np.int64)
-        out.index = np.asarray(indices, dtype=np.int64)
-        out.mapping_id = np.asarray(ids, dtype=np.int64)
-        out.shmem = np.asarray(shmem, dtype=bool)
-        return out
+            is_shmem = int(mapping.a_ops == "shmem_aops")
+            tally = per_mapping[id(mapping)] = [0, 0]
+            tree, mapping_id = mapping.page_tree, mapping.id
+            # the tree's nodes directly (page_tree.items() in index order, without its
+            # range tests): each node's occupied slots, lowest bit first
+            for key in tree.keys:
+                node = tree.nodes[key]
+                slots, mask, base = node.slots, node.mask, key << RADIX_SHIFT
+                while mask:
+                    low = mask & -mask
+                    mask ^= low
+                    index = base | (low.bit_length() - 1)
+                    entry = slots[index - base]
+                    if entry < 0:  # an exceptional (swap) entry
+                        swaps.append((mapping, index, radix_to_swp_entry(entry)))
+                        tally[1] += 1
+                        continue
+                    tally[0] += 1
+                    if entry < n:
+                        rows += (entry, index, mapping_id, is_shmem)
+                    else:
+                        problems.append(f"{mapping!r} index {index:#x} holds pfn {entry}")
+        # one conversion for the four arrays (entries are few: numpy calls cost the most)
+        pfn, index, ids, shmem = np.array(rows, dtype=np.int64).reshape(-1, 4).T.copy()
+        count = np.bincount(pfn, minlength=n) if len(pfn) else np.zeros(n, dtype=np.int64)
+        return CacheCensus(swaps, per_mapping, count, problems, pfn, index, ids, shmem != 0)
 
     # -- LRU lists and pagevecs -----------------------------------------------------------
 
@@ -294,6 +305,41 @@ class Census:
 
     @cached_property
     def buddy(self) -> BuddyCensus:
+        healthy = self._buddy_healthy()
+        return healthy if healthy is not None else self._buddy_walk()
+
+    def _buddy_healthy(self) -> BuddyCensus | None:
+        """The buddy census when the lists are sound (the usual), from a walk in plain
+        Python (blocks are few); None at the first thing amiss, which _buddy_walk reports."""
+        m, n = self.m, self.n
+        lru_next, lru_prev = m.lru_next, m.lru_prev
+        blocks: list[list[int]] = []
+        spans: list[tuple[int, int]] = []
+        for order in range(MAX_ORDER):
+            size = 1 << order
+            heads: list[int] = []
+            prev, page = NIL, m.free_head[order]
+            while page != NIL:
+                if not 0 <= page < n or page & (size - 1) or page + size > n:
+                    return None
+                if lru_prev[page] != prev or len(heads) > n:  # (a cycle: too many heads)
+                    return None
+                heads.append(page)
+                spans.append((page, page + size))
+                prev, page = page, lru_next[page]
+            blocks.append(heads)
+        spans.sort()
+        cover = np.zeros(n, dtype=np.int32)
+        end = 0
+        for start, stop in spans:
+            if start < end:  # blocks overlap (or one is listed twice)
+                return None
+            cover[start:stop] = 1
+            end = stop
+        return BuddyCensus(blocks, cover, [])
+
+    def _buddy_walk(self) -> BuddyCensus:
+        """The buddy census of any lists, sound or not: each problem, in walk order."""
         m, n = self.m, self.n
         cover = np.zeros(n, dtype=np.int32)
         blocks: list[list[int]] = []
@@ -364,7 +410,7 @@ class Census:
         m, nr = self.m, self.m.HPAGE_PMD_NR
         heads = [
             pfn
-            for pfn in ((self.flags & PG_team) != 0).nonzero()[0].tolist()  # team pages: few
+            for pfn in (self.flags & PG_team).nonzero()[0].tolist()  # team pages: few
             if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
         ]
         return np.array(heads, dtype=np.intp)
@@ -438,7 +484,9 @@ class Census:
     @cached_property
     def uncached_file_pages(self) -> np.ndarray:
         """Per frame: a file page (its mapping an address_space) in no page cache."""
-        return (self.page_kind == 1) & (self.cache.count == 0)
+        out = self.page_kind == 1
+        out[self.cache.pfn] = False  # the frames cache.count counts (few)
+        return out
 
     @cached_property
     def poison(self) -> np.ndarray:

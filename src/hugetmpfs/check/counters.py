@@ -36,7 +36,8 @@ def _cache_pages(ctx: Context, shmem_only: bool) -> int:
     pfn = ctx.census.cache.pfn
     if not shmem_only:
         return len(pfn)
-    return int(np.count_nonzero(ctx.census.flags[pfn] & PG_swapbacked))
+    flags = ctx.m.flags  # at the few cached frames: plain Python
+    return sum(1 for page in pfn.tolist() if flags[page] & PG_swapbacked)
 
 
 def _flagged(ctx: Context, bit: int) -> int:
@@ -55,6 +56,8 @@ def _mapped(ctx: Context, kind: int) -> int:
     mapped = c.mapped  # few: plain Python from here
     kinds = c.page_kind[mapped].tolist()
     if kind != 1:
+        if not getattr(ctx.m, "hog_pages", ()):  # what hog_count counts: no hog mapping
+            return kinds.count(kind)
         hogs = c.hog_count[mapped].tolist()
         return kinds.count(kind) + sum(
             1 for k, hog in zip(kinds, hogs, strict=True) if hog and not k

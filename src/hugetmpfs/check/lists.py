@@ -57,18 +57,22 @@ def free_blocks_consistent(ctx: Context, r: Report) -> None:
     b = c.buddy
     for problem in b.problems:
         r.add(problem)
-    for order in range(MAX_ORDER):
-        if len(b.blocks[order]) != m.nr_free[order]:
-            r.expect(f"nr_free[{order}]", len(b.blocks[order]), m.nr_free[order])
-        free_heads = set(b.blocks[order])
-        for page in b.blocks[order]:
-            if not m.flags[page] & PG_buddy or m.private[page] != order:
+    flags, private, nr_free = m.flags, m.private, m.nr_free
+    for order, blocks in enumerate(b.blocks):
+        if len(blocks) != nr_free[order]:
+            r.expect(f"nr_free[{order}]", len(blocks), nr_free[order])
+        if not blocks:
+            continue
+        free_heads = set(blocks)
+        for page in blocks:
+            if not flags[page] & PG_buddy or private[page] != order:
                 r.add(f"order {order} free block lacks PG_buddy/order: " + m.dump_page(page))
             buddy = page ^ (1 << order)
             if order < MAX_ORDER - 1 and buddy in free_heads and page < buddy:
                 r.add(f"order {order}: buddies {page} and {buddy} both free, not merged")
-    in_use = (c.refcount != 0) | (c.mapcount != -1) | (c.mapping != 0)
-    for page in ((b.cover > 0) & in_use).nonzero()[0][:4]:
+    # in use: a count, a mapcount (-1 + 1 is the only 0) or a mapping; one array for all
+    in_use = c.refcount | c.mapping | (c.mapcount + 1)
+    for page in ((b.cover > 0) & (in_use != 0)).nonzero()[0][:4]:
         r.add("frame in a free block is in use: " + m.dump_page(int(page)))
 
 
@@ -92,7 +96,7 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     b = c.buddy
     free_blocks_consistent(ctx, r)
     heads = {page for order_blocks in b.blocks for page in order_blocks}
-    marked = ((c.flags & PG_buddy) != 0).nonzero()[0].tolist()  # ascending, as few as blocks
+    marked = (c.flags & PG_buddy).nonzero()[0].tolist()  # ascending, as few as blocks
     for page in [page for page in marked if page not in heads][:16]:
         r.add("PG_buddy on a page heading no free block: " + m.dump_page(page))
     return r.result()
