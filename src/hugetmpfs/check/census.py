@@ -367,7 +367,7 @@ class Census:
     @cached_property
     def free(self) -> np.ndarray:
         """Frames the allocator owns: inside a free buddy block or on a per-CPU list."""
-        return (self.buddy.cover > 0) | (self.pcp_count > 0)
+        return np.logical_or(self.buddy.cover, self.pcp_count)  # (counts: non-zero is > 0)
 
     # -- page tables ----------------------------------------------------------------------
 

@@ -238,13 +238,13 @@ def user_pages_initialised(ctx: Context) -> list[Violation]:
     reach = {p for _, _, p, _ in t.ptes if 0 <= p < n}
     for head in {e.head for _, _, e in t.huge if 0 <= e.head < n}:
         reach.update(range(head, min(head + m.HPAGE_PMD_NR, n)))
-    for page in [page for page in sorted(reach) if content[page] == POISON][:8]:
+    for page in sorted(page for page in reach if content[page] == POISON)[:8]:
         r.add("mapped page holds garbage: " + m.dump_page(page))
-    readable = [
+    readable = sorted(
         page
-        for page in sorted(set(c.cache.pfn.tolist()))
+        for page in set(c.cache.pfn.tolist())
         if content[page] == POISON and flags[page] & (PG_uptodate | PG_locked) == PG_uptodate
-    ]
+    )
     for page in readable[:8]:
         r.add("uptodate cache page holds garbage: " + m.dump_page(page))
     return r.result()

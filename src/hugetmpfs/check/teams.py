@@ -196,8 +196,7 @@ def checked_teams_are_populated(ctx: Context) -> list[Violation]:
     t = m.team
     r = Report("checked_teams_are_populated")
     want = PG_uptodate | PG_dirty | PG_team
-    for head in c.team_heads:
-        head = int(head)
+    for head in c.team_heads.tolist():
         if not m.flags[head] & PG_checked:
             continue
         if m.private[head] < t.TEAM_COMPLETE:
