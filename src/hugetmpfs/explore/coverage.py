@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 
 CONFLICT_PREFIXES = ("lock:", "trylock:", "down_read:", "down_write:", "base/", "recovery/")
 
+#: point name -> its conflict key, or None (not a conflicting point): a few hundred names
+#: recur in every execution's log of some 150 points, so each is classified once
+_KEYS: dict[str, str | None] = {}
+_UNKNOWN = object()
+
+
+def _key(point: str) -> str | None:
+    if not point.startswith(CONFLICT_PREFIXES):
+        return None
+    return point.split(":", 1)[0] if point.startswith(("base/", "recovery/")) else point
+
 
 @dataclass
 class Coverage:
@@ -23,11 +34,14 @@ class Coverage:
         self, point_log: list[tuple[int, int, str]], actors: list[tuple[int, str, int]]
     ) -> None:
         names = {aid: name for aid, name, _ in actors}
+        keys = _KEYS
         last: dict[str, str] = {}
         for _, aid, point in point_log:
-            if not point.startswith(CONFLICT_PREFIXES):
+            key = keys.get(point, _UNKNOWN)
+            if key is _UNKNOWN:
+                key = keys[point] = _key(point)
+            if key is None:
                 continue
-            key = point.split(":", 1)[0] if point.startswith(("base/", "recovery/")) else point
             who = names.get(aid, str(aid))
             before = last.get(key)
             if before is not None and before != who:

@@ -61,6 +61,8 @@ class Engine:
         self.main = greenlet.getcurrent()
         self.actors: list[Actor] = []  # by id, forever (ids are dense)
         self.runnable: dict[int, Actor] = {}  # aid -> actor, for the actors that may run
+        # sorted(runnable), kept until runnable changes (None): most points change nothing
+        self._ids: tuple[int, ...] | None = ()
         self.live = 0  # actors not yet done
         self.live_daemons = 0
         self.current: Actor | None = None
@@ -212,23 +214,24 @@ class Engine:
             if nxt != cur.aid:
                 self.main.switch(self.actors[nxt])
                 return
-        self._reset_horizon(cur)
+        if not self.every_point:
+            self._reset_horizon(cur)
 
-    def _candidates(self, cur: Actor | None) -> list[int]:
-        runnable = self.runnable
-        if len(runnable) <= 1:
-            return list(runnable)
-        ids = sorted(runnable)
-        if cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE:
+    def _candidates(self, cur: Actor | None) -> tuple[int, ...]:
+        ids = self._ids
+        if ids is None:
+            ids = self._ids = tuple(sorted(self.runnable))
+        if len(ids) > 1 and cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE:
             cpu = cur.cpu  # preemption is off: nobody else of this CPU may run
-            return [aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu]
+            runnable = self.runnable
+            return tuple(aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu)
         return ids
 
-    def _pick(self, candidates: list[int], current: int | None, name: str) -> int:
+    def _pick(self, candidates: tuple[int, ...], current: int | None, name: str) -> int:
         nxt = self.strategy.pick(candidates, current, name)
         # Exploration keeps the options (shrinking and DFS need them); workloads only the
         # answer, since they replay from the seed.
-        options = tuple(candidates) if self.every_point else ()
+        options = candidates if self.every_point else ()
         self.schedule.decisions.append(Decision(PICK, nxt, options, name, current, self.steps))
         return nxt
 
@@ -264,6 +267,7 @@ class Engine:
         actor.state = RUNNABLE
         actor.ready_at = t
         self.runnable[actor.aid] = actor
+        self._ids = None
         if not self.every_point and self.current is not None:
             self.horizon = min(self.horizon, self.ready_time(actor.aid) + self.strategy.quantum())
 
@@ -274,6 +278,7 @@ class Engine:
         cur.waiting = key
         cur.last_point = name
         del self.runnable[cur.aid]
+        self._ids = None
         self.waiters.setdefault(key, []).append(cur)
         self.main.switch(None)
 
@@ -303,6 +308,7 @@ class Engine:
         cur.state = SLEEPING
         cur.last_point = name
         del self.runnable[cur.aid]
+        self._ids = None
         self._push_timer(self.now() + ns, cur, ())
         self.main.switch(None)
 
@@ -347,6 +353,7 @@ class Engine:
                     pass
         self.actors.clear()
         self.runnable.clear()
+        self._ids = ()
         self.waiters.clear()
         self.timers.clear()
         self.step_hooks.clear()
@@ -412,6 +419,7 @@ class Engine:
 
     def _ended(self, actor: Actor) -> None:
         self.runnable.pop(actor.aid, None)
+        self._ids = None
         self.live -= 1
         self.live_daemons -= actor.daemon
         if actor.error is not None and self.finding is None:

@@ -16,7 +16,7 @@ PICK = 0
 CHOOSE = 1
 
 
-@dataclass
+@dataclass(slots=True)  # one per choice of every execution: slots make them cheaper
 class Decision:
     """One recorded choice: its kind, the answer, the options offered, and where."""
 

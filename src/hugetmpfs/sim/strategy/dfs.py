@@ -34,7 +34,6 @@ preemptions among ``stack[:depth]`` as taken in this execution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,12 +46,24 @@ class NondeterminismError(Exception):
     """A replayed prefix offered different choices: the run depends on something else."""
 
 
-@dataclass
 class _Choice:
-    options: tuple[int, ...]
-    current: int | None
-    order: list[int] = field(default_factory=list)  # options, default first
-    pos: int = 0  # index into order of the option taken
+    """A choice on the stack: the options offered, default first in *order*, and the one
+    taken (``pos``), with what replaying it needs precomputed: its *value*, whether taking
+    it *preempts*, and the preemptions *below* it (among the choices before it, as taken;
+    fixed while it is on the stack, since only deeper choices change under it)."""
+
+    __slots__ = ("below", "current", "options", "order", "pos", "preempt", "value")
+
+    def __init__(
+        self, options: tuple[int, ...], current: int | None, order: list[int], below: int
+    ) -> None:
+        self.options = options
+        self.current = current
+        self.order = order
+        self.below = below
+        self.pos = 0
+        self.value = order[0]
+        self.preempt = self.preempts(self.value)
 
     def preempts(self, value: int) -> bool:
         return self.current is not None and self.current in self.options and value != self.current
@@ -108,15 +119,15 @@ class DFSStrategy:
     def _advance(self) -> bool:
         """Move the deepest choice with an untried alternative in budget; drop the rest."""
         stack = self.stack
-        below = [0]  # below[i]: the preemptions among stack[:i], as taken
-        for c in stack[:-1]:
-            below.append(below[-1] + c.preempts(c.order[c.pos]))
         while stack:
             top = stack[-1]
-            used = below[len(stack) - 1]
-            while top.pos + 1 < len(top.order):
+            order = top.order
+            while top.pos + 1 < len(order):
                 top.pos += 1
-                if used + top.preempts(top.order[top.pos]) <= self.bound:
+                value = order[top.pos]
+                preempt = top.preempts(value)
+                if top.below + preempt <= self.bound:
+                    top.value, top.preempt = value, preempt
                     return True
             stack.pop()
         return False
@@ -131,24 +142,24 @@ class DFSStrategy:
 
     def pick(self, runnable: Sequence[int], current: int | None, point: str) -> int:
         options = tuple(runnable)
-        if self.depth < len(self.stack):
-            choice = self.stack[self.depth]
+        depth = self.depth
+        stack = self.stack
+        if depth < len(stack):  # replaying: the recorded choice, as _advance left it
+            choice = stack[depth]
             if choice.options != options:
                 raise NondeterminismError(
-                    f"choice {self.depth} at {point!r}: recorded options {choice.options}, "
-                    f"now {options}"
+                    f"choice {depth} at {point!r}: recorded options {choice.options}, now {options}"
                 )
         else:
             default = current if current in options else options[0]
             if self.fingerprint is not None and self._revisit(options, current):
                 return default  # the engine has been told to end the execution here
             order = [default, *(o for o in options if o != default)]
-            choice = _Choice(options, current, order)
-            self.stack.append(choice)
-        self.depth += 1
-        value = choice.order[choice.pos]
-        self.used += choice.preempts(value)
-        return value
+            choice = _Choice(options, current, order, self.used)
+            stack.append(choice)
+        self.depth = depth + 1
+        self.used += choice.preempt
+        return choice.value
 
     def _revisit(self, options: tuple[int, ...], current: int | None) -> bool:
         """Count the state of a new choice; whether to abandon the execution there."""
