@@ -1,11 +1,12 @@
 """The census: one walk over everything that can hold or list a page, shared by the checks.
 
-Each part is computed on first use and kept for the round (``functools.cached_property``),
-so a round costs one walk of each structure however many invariants read it.  Walks are
-defensive: a corrupt list (a cycle, a pfn out of range, a broken back link) ends the walk
-with a *problem* string, which the structural invariants report, instead of hanging or
-raising.  Per-frame results are numpy arrays indexed by pfn; the page arrays themselves are
-read through zero-copy views (``np.frombuffer`` over the ``array.array``).
+Each part is computed on first use and kept for the round (:class:`Part`, a lock-free
+``functools.cached_property``), so a round costs one walk of each structure however many
+invariants read it.  Walks are defensive: a corrupt list (a cycle, a pfn out of range, a
+broken back link) ends the walk with a *problem* string, which the structural invariants
+report, instead of hanging or raising.  Per-frame results are numpy arrays indexed by pfn;
+the page arrays themselves are read through zero-copy views (``np.frombuffer`` over the
+``array.array``).
 
 Costs (n = frames): views O(1); ``cache`` O(entries in all page caches); ``lru`` O(pages on
 LRU lists); ``buddy`` O(free blocks) plus O(n) numpy; ``tables`` O(pte tables × HPAGE_PMD_NR);
@@ -71,11 +72,13 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "uncached_file_pages": ("page_kind", "cache"),
     "poison": ("content",),
     "extra_owners": ("registered",),
+    "flag_counts": (PG_swapcache, PG_mlocked),
+    "mapped_kinds": ("mapped", "page_kind"),
     # where check/counters.py keeps its recounts, by what they read (counters.RECOUNT_PART)
-    "recounts_cache": ("cache", ("flags", "cache.count", PG_swapbacked), PG_swapcache),
-    "recounts_flags": (PG_swapcache, PG_mlocked),
+    "recounts_cache": ("cache", ("flags", "cache.count", PG_swapbacked), "flag_counts"),
+    "recounts_flags": ("flag_counts",),
     "recounts_mapped": (
-        "page_kind",
+        "mapped_kinds",
         "hog_count",
         "team_heads",
         ("private", "team_pages"),
@@ -95,6 +98,19 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
         "extra_owners",
     ),
 }
+
+
+class Part(cached_property):
+    """``functools.cached_property`` without its lock: before Python 3.12 every first
+    access takes an RLock, which costs as much as some parts (a census is never shared
+    between threads).  Computed on first use and kept in the instance dict, which shadows
+    this descriptor from then on."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.attrname] = self.func(instance)
+        return value
 
 
 def view(arr: Any) -> np.ndarray:
@@ -159,6 +175,10 @@ class TableCensus:
     pmd_count: np.ndarray
     table_frames: np.ndarray
     problems: list[str]
+    # the frames in range named by each present pte, then by each huge pmd (its head), and
+    # those of the tables: what the counts above count, as lists (few)
+    mapped_pfns: list[int]
+    table_pfns: list[int]
 
 
 class Census:
@@ -170,33 +190,33 @@ class Census:
 
     # -- the page arrays ------------------------------------------------------------------
 
-    @cached_property
+    @Part
     def flags(self) -> np.ndarray:
         return view(self.m.flags)
 
-    @cached_property
+    @Part
     def refcount(self) -> np.ndarray:
         return view(self.m.refcount)
 
-    @cached_property
+    @Part
     def mapcount(self) -> np.ndarray:
         return view(self.m.mapcount)
 
-    @cached_property
+    @Part
     def mapping(self) -> np.ndarray:
         return view(self.m.mapping)
 
-    @cached_property
+    @Part
     def index(self) -> np.ndarray:
         return view(self.m.index)
 
-    @cached_property
+    @Part
     def kinds(self) -> np.ndarray:
         """Per mapping id: 0 NULL, 1 an address_space (a file page), 2 an anon_vma (an
         anonymous page: PAGE_MAPPING_ANON, mm/rmap.py), 3 anything else."""
         return np.array([_kind(x) for x in self.m.mappings], dtype=np.int8)
 
-    @cached_property
+    @Part
     def page_kind(self) -> np.ndarray:
         """Per frame: 0 no mapping, 1 file, 2 anon, 3 a bad mapping id."""
         ids, kinds = self.mapping, self.kinds
@@ -210,13 +230,13 @@ class Census:
         out[~bad] = self.kinds[ids[~bad]]
         return out
 
-    @cached_property
+    @Part
     def address_spaces(self) -> list[AddressSpace]:
         return [x for x in self.m.mappings if isinstance(x, AddressSpace)]
 
     # -- page caches ----------------------------------------------------------------------
 
-    @cached_property
+    @Part
     def cache(self) -> CacheCensus:
         n = self.n
         swaps: list[tuple[AddressSpace, int, int]] = []
@@ -246,14 +266,15 @@ class Census:
                         rows += (entry, index, mapping_id, is_shmem)
                     else:
                         problems.append(f"{mapping!r} index {index:#x} holds pfn {entry}")
-        # one conversion for the four arrays (entries are few: numpy calls cost the most)
-        pfn, index, ids, shmem = np.array(rows, dtype=np.int64).reshape(-1, 4).T.copy()
+        # one conversion for the four arrays (views of its columns: entries are few, and
+        # numpy calls cost the most)
+        pfn, index, ids, shmem = np.array(rows, dtype=np.int64).reshape(-1, 4).T
         count = np.bincount(pfn, minlength=n) if len(pfn) else np.zeros(n, dtype=np.int64)
         return CacheCensus(swaps, per_mapping, count, problems, pfn, index, ids, shmem != 0)
 
     # -- LRU lists and pagevecs -----------------------------------------------------------
 
-    @cached_property
+    @Part
     def lru(self) -> LruCensus:
         m, n = self.m, self.n
         list_of = np.full(n, -1, dtype=np.int8)
@@ -280,22 +301,22 @@ class Census:
             members.append(pages)
         return LruCensus(members, list_of, problems)
 
-    @cached_property
+    @Part
     def pvec_count(self) -> np.ndarray:
         return counts(self.n, [p for pvec in self.m.lru_add_pvec for p in pvec if 0 <= p < self.n])
 
-    @cached_property
+    @Part
     def pcp_count(self) -> np.ndarray:
         return counts(self.n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < self.n])
 
-    @cached_property
+    @Part
     def hog_count(self) -> np.ndarray:
         """Per frame, the pressure hog's mappings of it: its pages are mapped once each in
         page tables the model does not build (mm/pressure.py ``m.hog_pages``); each is a
         mapcount, a reference and an NR_ANON_PAGES page, as a pte would be."""
         return counts(self.n, [p for p in getattr(self.m, "hog_pages", ()) if 0 <= p < self.n])
 
-    @cached_property
+    @Part
     def swapcache_count(self) -> np.ndarray:
         """Per frame, the swap-cache slots holding it (``m.swapper_space``, slot -> pfn)."""
         space = getattr(self.m, "swapper_space", {})
@@ -303,7 +324,7 @@ class Census:
 
     # -- the buddy allocator --------------------------------------------------------------
 
-    @cached_property
+    @Part
     def buddy(self) -> BuddyCensus:
         healthy = self._buddy_healthy()
         return healthy if healthy is not None else self._buddy_walk()
@@ -364,14 +385,14 @@ class Census:
             blocks.append(heads)
         return BuddyCensus(blocks, cover, problems)
 
-    @cached_property
+    @Part
     def free(self) -> np.ndarray:
         """Frames the allocator owns: inside a free buddy block or on a per-CPU list."""
         return np.logical_or(self.buddy.cover, self.pcp_count)  # (counts: non-zero is > 0)
 
     # -- page tables ----------------------------------------------------------------------
 
-    @cached_property
+    @Part
     def tables(self) -> TableCensus:
         m, n = self.m, self.n
         shift = PAGE_SHIFT + m.HPAGE_PMD_ORDER
@@ -400,28 +421,30 @@ class Census:
             counts(n, heads),
             counts(n, frames),
             problems,
+            pte_pfns + heads,
+            frames,
         )
 
     # -- teams ----------------------------------------------------------------------------
 
-    @cached_property
+    @Part
     def team_heads(self) -> np.ndarray:
         """pfns of live team heads (patch 04/31): PageTeam, aligned pfn and index, mapped."""
         m, nr = self.m, self.m.HPAGE_PMD_NR
         heads = [
             pfn
-            for pfn in (self.flags & PG_team).nonzero()[0].tolist()  # team pages: few
+            for pfn in ((self.flags & PG_team) != 0).nonzero()[0].tolist()  # team pages: few
             if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
         ]
         return np.array(heads, dtype=np.intp)
 
-    @cached_property
+    @Part
     def team_pages(self) -> np.ndarray:
         """Per frame: PageTeam.  What is read of a team (its heads' and members' ``private``)
         is read only here: a support (check/core.py ``reads``)."""
         return (self.flags & PG_team) != 0
 
-    @cached_property
+    @Part
     def team_usage(self) -> dict[int, tuple[int, int]]:
         """Live team head -> (instantiated pages, pmd mappings), read from its team_usage
         (``private``; the high counter counts both)."""
@@ -434,12 +457,12 @@ class Census:
             out[head] = (nr, count - nr)
         return out
 
-    @cached_property
+    @Part
     def mapped(self) -> np.ndarray:
         """The frames with a mapcount (≥ 0), in increasing order."""
         return (self.mapcount >= 0).nonzero()[0]
 
-    @cached_property
+    @Part
     def used(self) -> np.ndarray:
         """Per frame: a use a free frame must not have (check/lists.py page_uses): in a
         page cache, on an LRU list, in a pagevec, mapped by a pte or a huge pmd (its
@@ -449,25 +472,36 @@ class Census:
         for pages in self.lru.members:  # in range
             pfns += pages
         pfns += [p for pvec in self.m.lru_add_pvec for p in pvec if 0 <= p < n]
-        pfns += [p for _, _, p, _ in t.ptes if 0 <= p < n]
-        pfns += [e.head for _, _, e in t.huge if 0 <= e.head < n]
-        pfns += [x.page for _, _, x, _ in t.tables if 0 <= x.page < n]
+        pfns += t.mapped_pfns  # ptes and huge pmds' heads, in range
+        pfns += t.table_pfns
         out = np.zeros(n, dtype=bool)
         out[pfns] = True
         return out
 
-    @cached_property
+    @Part
+    def flag_counts(self) -> dict[int, int]:
+        """How many frames have each of PG_swapcache and PG_mlocked (the zone counters'
+        recounts: kept while those bits stand, whatever else changes)."""
+        flags = self.flags
+        return {bit: int(np.count_nonzero(flags & bit)) for bit in (PG_swapcache, PG_mlocked)}
+
+    @Part
+    def mapped_kinds(self) -> list[int]:
+        """page_kind of each frame of ``mapped``, in its order."""
+        return self.page_kind[self.mapped].tolist()
+
+    @Part
     def pmd_count(self) -> np.ndarray:
         """Per frame: the huge pmds mapping it (``tables.pmd_count``; valued)."""
         return self.tables.pmd_count
 
-    @cached_property
+    @Part
     def lru_pages(self) -> np.ndarray:
         """Per frame: found on an LRU list (a support: the pages whose flags say which
         list they belong on)."""
         return self.lru.list_of >= 0
 
-    @cached_property
+    @Part
     def filled_heads(self) -> np.ndarray:
         """Per frame: the head migration filled for a recovery (``filled_head``), in range."""
         out = np.zeros(self.n, dtype=bool)
@@ -476,24 +510,24 @@ class Census:
                 out[r.filled_head] = True
         return out
 
-    @cached_property
+    @Part
     def swapcache_flagged(self) -> np.ndarray:
         """Per frame: PG_swapcache."""
         return (self.flags & PG_swapcache) != 0
 
-    @cached_property
+    @Part
     def uncached_file_pages(self) -> np.ndarray:
         """Per frame: a file page (its mapping an address_space) in no page cache."""
         out = self.page_kind == 1
         out[self.cache.pfn] = False  # the frames cache.count counts (few)
         return out
 
-    @cached_property
+    @Part
     def poison(self) -> np.ndarray:
         """Per frame: its content is POISON (uninitialised or freed memory)."""
         return view(self.m.content) == POISON
 
-    @cached_property
+    @Part
     def team_holes(self) -> np.ndarray:
         """Per frame 1 where a live team's own (base) reference keeps a subpage: a hole (in
         no page cache), or a page recovery placed in its slot but has not yet enteamed
@@ -502,7 +536,7 @@ class Census:
         out[self.team_hole_frames] = 1
         return out
 
-    @cached_property
+    @Part
     def team_hole_frames(self) -> list[int]:
         """The frames where team_holes is 1, in increasing order."""
         nr, count, flags = self.m.HPAGE_PMD_NR, self.cache.count, self.m.flags
@@ -516,35 +550,35 @@ class Census:
     # Where check/counters.py keeps each zone counter's recount once made, one dict per
     # group of recounts that read the same parts (READS lists them).
 
-    @cached_property
+    @Part
     def recounts_cache(self) -> dict[str, int]:
         return {}
 
-    @cached_property
+    @Part
     def recounts_flags(self) -> dict[str, int]:
         return {}
 
-    @cached_property
+    @Part
     def recounts_mapped(self) -> dict[str, int]:
         return {}
 
-    @cached_property
+    @Part
     def recounts_tables(self) -> dict[str, int]:
         return {}
 
-    @cached_property
+    @Part
     def recounts_teams(self) -> dict[str, int]:
         return {}
 
     # -- references -----------------------------------------------------------------------
 
-    @cached_property
+    @Part
     def extra_owners(self) -> np.ndarray:
         owners = getattr(self.m, "check_owners", ())
         pfns = [p for fn in owners for p in fn(self.m) if 0 <= p < self.n]
         return counts(self.n, pfns)
 
-    @cached_property
+    @Part
     def owners(self) -> np.ndarray:
         """References every frame is known to have: one per page-cache slot, swap-cache
         slot, pagevec entry, present pte, hog mapping, huge pmd (on the head), pte table,
@@ -554,10 +588,9 @@ class Census:
         pfns = self.cache.pfn.tolist()  # in range
         pfns += [p for p in getattr(m, "swapper_space", {}).values() if 0 <= p < n]
         pfns += [p for pvec in m.lru_add_pvec for p in pvec if 0 <= p < n]
-        pfns += [p for _, _, p, _ in t.ptes if 0 <= p < n]
+        pfns += t.mapped_pfns  # ptes and huge pmds' heads, in range
         pfns += [p for p in getattr(m, "hog_pages", ()) if 0 <= p < n]
-        pfns += [e.head for _, _, e in t.huge if 0 <= e.head < n]
-        pfns += [x.page for _, _, x, _ in t.tables if 0 <= x.page < n]
+        pfns += t.table_pfns
         pfns += self.team_hole_frames  # team_holes is 1 there, 0 elsewhere
         pfns += [p for fn in getattr(m, "check_owners", ()) for p in fn(m) if 0 <= p < n]
         return counts(n, pfns)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hugetmpfs.check.core import STEP, Report, Violation, invariant
 from hugetmpfs.mm import vmstat as v
 from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
@@ -41,7 +39,7 @@ def _cache_pages(ctx: Context, shmem_only: bool) -> int:
 
 
 def _flagged(ctx: Context, bit: int) -> int:
-    return int(np.count_nonzero(ctx.census.flags & bit))
+    return ctx.census.flag_counts[bit]  # PG_swapcache or PG_mlocked
 
 
 def _file_pages(ctx: Context) -> int:
@@ -54,7 +52,7 @@ def _mapped(ctx: Context, kind: int) -> int:
     counted per I26."""
     c = ctx.census
     mapped = c.mapped  # few: plain Python from here
-    kinds = c.page_kind[mapped].tolist()
+    kinds = c.mapped_kinds  # page_kind at each
     if kind != 1:
         if not getattr(ctx.m, "hog_pages", ()):  # what hog_count counts: no hog mapping
             return kinds.count(kind)

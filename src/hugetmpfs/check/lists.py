@@ -72,7 +72,7 @@ def free_blocks_consistent(ctx: Context, r: Report) -> None:
                 r.add(f"order {order}: buddies {page} and {buddy} both free, not merged")
     # in use: a count, a mapcount (-1 + 1 is the only 0) or a mapping; one array for all
     in_use = c.refcount | c.mapping | (c.mapcount + 1)
-    for page in ((b.cover > 0) & (in_use != 0)).nonzero()[0][:4]:
+    for page in np.logical_and(b.cover, in_use).nonzero()[0][:4]:  # (non-zero: True)
         r.add("frame in a free block is in use: " + m.dump_page(int(page)))
 
 
@@ -96,7 +96,7 @@ def buddy_free_lists_consistent(ctx: Context) -> list[Violation]:
     b = c.buddy
     free_blocks_consistent(ctx, r)
     heads = {page for order_blocks in b.blocks for page in order_blocks}
-    marked = (c.flags & PG_buddy).nonzero()[0].tolist()  # ascending, as few as blocks
+    marked = ((c.flags & PG_buddy) != 0).nonzero()[0].tolist()  # ascending, as few as blocks
     for page in [page for page in marked if page not in heads][:16]:
         r.add("PG_buddy on a page heading no free block: " + m.dump_page(page))
     return r.result()

@@ -30,9 +30,8 @@ def _mapcounts_are_mappings(ctx: Context) -> bool:
     m, c = ctx.m, ctx.census
     t, n = c.tables, c.n
     want: dict[int, int] = {}  # frame -> its mappings, where there are some
-    for page in [p for _, _, p, _ in t.ptes] + [e.head for _, _, e in t.huge]:
-        if 0 <= page < n:
-            want[page] = want.get(page, 0) + 1
+    for page in t.mapped_pfns:  # in range
+        want[page] = want.get(page, 0) + 1
     for page in getattr(m, "hog_pages", ()):  # what hog_count counts
         if 0 <= page < n:
             want[page] = want.get(page, 0) + 1

@@ -43,10 +43,11 @@ MEMBERS = (
 )
 
 
-def _members(ctx: Context) -> dict[int, int]:
+def _members(ctx: Context, pending: set[int] | None = None) -> dict[int, int]:
     """Live team head -> how many of its subpages are members: PageTeam and in the cache at
     their own index.  A page recovery put in its slot but has not yet enteamed (not
-    PageTeam; or v24's head filled by migration, still to be counted) is not one yet."""
+    PageTeam; or v24's head filled by migration, still to be counted: *pending*, the
+    _pending_heads if the caller has them) is not one yet."""
     c = ctx.census
     m = ctx.m
     nr = m.HPAGE_PMD_NR
@@ -66,7 +67,7 @@ def _members(ctx: Context) -> dict[int, int]:
             and m.flags[pfn] & PG_team
         ):
             out[head] += 1
-    for h in _pending_heads(ctx):
+    for h in _pending_heads(ctx) if pending is None else pending:
         if out.get(h):
             out[h] -= 1
     return out
@@ -105,10 +106,10 @@ def team_usage_matches_team(ctx: Context) -> list[Violation]:
     t = m.team
     n = m.HPAGE_PMD_NR
     r = Report("team_usage_matches_team")
-    members = _members(ctx)
-    if not members:
+    if not len(c.team_heads):  # no team (what _members would find)
         return r.result()
     pending = _pending_heads(ctx)
+    members = _members(ctx, pending)
     bumps = populate_bumps(m)
     pmd_count, mapcount, flags = c.pmd_count, m.mapcount, m.flags
     for head, nr in members.items():
