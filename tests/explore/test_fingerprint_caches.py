@@ -108,3 +108,40 @@ def test_an_array_digest_follows_its_bytes_across_machines() -> None:
         assert fingerprint.Fingerprinter(b, b.engine)() == fb()  # so does a fresh one
     fingerprint._DIGESTS.clear()
     assert fa() == first
+
+
+class _Log:
+    """An engine as far as the points' histories go: its point log."""
+
+    def __init__(self, log: list[tuple[int, int, str]]) -> None:
+        self.point_log = log
+
+
+def _histories_from_scratch(log: list[tuple[int, int, str]]) -> Any:
+    saved = fingerprint._PREVIOUS[0]
+    fingerprint._PREVIOUS[0] = ([], [])
+    try:
+        return fingerprint.Fingerprinter(None, _Log(list(log)))._histories()  # type: ignore[arg-type]
+    finally:
+        fingerprint._PREVIOUS[0] = saved
+
+
+def test_the_points_histories_resume_only_from_an_equal_prefix() -> None:
+    """A new execution starts its actors' running hashes from the previous execution's
+    latest fingerprint whose point log is a prefix of its own; a log that differs earlier,
+    or a previous log changed since, must not be resumed from."""
+    names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    first = [(i, i % 3, names[i]) for i in range(8)]
+    log: list[tuple[int, int, str]] = []
+    fp1 = fingerprint.Fingerprinter(None, _Log(log))  # type: ignore[arg-type]
+    for i in range(0, 8, 2):  # fingerprints at 0, 2, 4, 6 points
+        log[:] = first[:i]
+        assert fp1._histories() == _histories_from_scratch(log)
+    log[3] = (3, 2, "changed")  # the previous execution's log, changed in place: no matter
+    for diverge in (0, 1, 3, 5, 8):
+        other = first[:diverge] + [(i, (i + 1) % 3, "x" + names[i]) for i in range(diverge, 8)]
+        fingerprint._PREVIOUS[0] = (fp1.seen, fp1.checkpoints)
+        fp2 = fingerprint.Fingerprinter(None, _Log(other))  # type: ignore[arg-type]
+        assert fp2._histories() == _histories_from_scratch(other)
+        other.append((9, 0, "i"))  # and it goes on from where it resumed
+        assert fp2._histories() == _histories_from_scratch(other)

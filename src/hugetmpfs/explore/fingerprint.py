@@ -124,9 +124,8 @@ class _Walker:
         self.arrays = {} if arrays is None else arrays
         # id -> (object, a copy of its fields or items, its encoding), for leaves
         self.leaves: dict[int, tuple[Any, Any, Any]] = {} if leaves is None else leaves
-        # whether to fill those two for the next fingerprint (not at an execution's first:
-        # most executions take one)
-        self.keep = True
+        # (array, a copy of its bytes, its token) for each array met, in the walk's order
+        self.order: list[tuple[Any, bytearray, Any]] = []
 
     def walk(self, obj: Any) -> None:
         t = type(obj)
@@ -156,7 +155,7 @@ class _Walker:
                     return
             if _PRIM.issuperset(map(type, obj)):
                 token = (type(obj).__name__, len(obj), *obj)
-                if tuple_ and self.keep:
+                if tuple_:
                     self.leaves[id(obj)] = (obj, obj, token)
                 out.append(token)
                 return
@@ -190,16 +189,32 @@ class _Walker:
         # the same array as at this execution's previous fingerprint, its bytes unchanged:
         # a bytearray compares with the array's buffer byte for byte (memcmp, no copy)
         before = self.arrays.get(id(obj))
+        order = self.order
         if before is not None and before[0] is obj and before[1] == obj:
+            order.append(before)
             self.out.append(before[2])
             return
+        # else the array met at the same place in the previous walk (of another execution,
+        # say), its type and bytes the same: its token is this one's
+        k = len(order)
+        previous = _ARRAY_ORDER[0]
+        if k < len(previous):
+            before = previous[k]
+            token = before[2]
+            if token[1] == obj.typecode and before[1] == obj:
+                before = (obj, before[1], token)
+                self.arrays[id(obj)] = before
+                order.append(before)
+                self.out.append(token)
+                return
         now = obj.tobytes()
         digest = _DIGESTS.get(now)
         if digest is None:
             digest = _remember_digest(now)
         token = ("a", obj.typecode, len(obj), digest)
-        if self.keep:
-            self.arrays[id(obj)] = (obj, bytearray(now), token)
+        before = (obj, bytearray(now), token)
+        self.arrays[id(obj)] = before
+        order.append(before)
         self.out.append(token)
 
     def _lock(self, obj: SpinLock) -> None:
@@ -328,16 +343,14 @@ class _Walker:
             values = d.values()
             if _PRIM.issuperset(map(type, values)):
                 token = (*leaf_head, *chain.from_iterable(d.items()))
-                if self.keep:
-                    self.leaves[id(obj)] = (obj, dict(d), token)
+                self.leaves[id(obj)] = (obj, dict(d), token)
                 out.append(token)
                 return
             if _PRIM_FUNCTION.issuperset(map(type, values)) and all(
                 type(v) in _PRIM or _plain_function(v) for v in values
             ):
                 token = (*leaf_head, *_leaf_items(d))
-                if self.keep:
-                    self.leaves[id(obj)] = (obj, dict(d), token)
+                self.leaves[id(obj)] = (obj, dict(d), token)
                 out.append(token)
                 return
         out.append(head)
@@ -472,6 +485,9 @@ def _handler(t: type) -> _Handler:
     return w._instance
 
 
+#: The arrays the last walk met, in its order (``_Walker.order``).
+_ARRAY_ORDER: list[list[tuple[Any, bytearray, Any]]] = [[]]
+
 _LEAF_LIST = 8  # lists at least this long are cached as leaves when all primitive
 
 #: The digests of arrays' bytes met lately, by the bytes (Python's own hash of them costs a
@@ -589,6 +605,8 @@ def _value(obj: Any) -> Any:
 #: executions share their prefixes: most steps were hashed before.
 _STEPS: dict[tuple[bytes, str], bytes] = {}
 _STEPS_MAX = 200_000
+#: The last fingerprinter's copy of its point log and its checkpoints (see ``_resume``).
+_PREVIOUS: list[tuple[list[tuple[int, int, str]], list[tuple[int, dict[int, bytes]]]]] = [([], [])]
 
 
 class Fingerprinter:
@@ -600,6 +618,9 @@ class Fingerprinter:
         self.engine = engine
         self.cursor = 0
         self.history: dict[int, bytes] = {}  # actor id -> running hash of its points
+        self.seen: list[tuple[int, int, str]] = []  # a copy of the log up to the cursor
+        # (cursor, a copy of the history there) at each fingerprint, for the next execution
+        self.checkpoints: list[tuple[int, dict[int, bytes]]] = []
         self.arrays: dict[int, tuple[Any, bytearray, Any]] = {}
         self.leaves: dict[int, tuple[Any, Any, Any]] = {}
         self.calls = 0
@@ -608,12 +629,17 @@ class Fingerprinter:
         log = self.engine.point_log
         if log is None:
             raise ValueError("fingerprints need the engine's point log")
+        if self.cursor == 0:
+            self._resume(log)
         hist = self.history
         steps = _STEPS
         if len(steps) > _STEPS_MAX:
             steps.clear()
+        seen = self.seen
         for i in range(self.cursor, len(log)):
-            _, aid, name = log[i]
+            entry = log[i]
+            seen.append(entry)
+            _, aid, name = entry
             before = hist.get(aid, b"")
             after = steps.get((before, name))
             if after is None:
@@ -622,14 +648,37 @@ class Fingerprinter:
                 after = steps[before, name] = h.digest()
             hist[aid] = after
         self.cursor = len(log)
+        self.checkpoints.append((self.cursor, dict(hist)))
+        _PREVIOUS[0] = (seen, self.checkpoints)
         return tuple(sorted(hist.items()))
+
+    def _resume(self, log: list[tuple[int, int, str]]) -> None:
+        """Start from the running hashes at the latest fingerprint of the previous execution
+        whose point log up to there is this log's: DFS's executions replay a prefix."""
+        seen, checkpoints = _PREVIOUS[0]
+        # a prefix equal means every shorter one is: bisect for the last equal
+        lo, hi = 0, len(checkpoints)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            cursor = checkpoints[mid][0]
+            if cursor <= len(log) and seen[:cursor] == log[:cursor]:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return
+        cursor, hist = checkpoints[lo - 1]
+        self.seen = seen[:cursor]
+        self.checkpoints = checkpoints[:lo]
+        self.history = dict(hist)
+        self.cursor = cursor
 
     def __call__(self) -> bytes:
         w = _Walker(self.arrays, self.leaves)
-        w.keep = self.calls > 0
         self.calls += 1
         w.walk(self.root)
         w.walk(self.engine)  # if the root does not reach it
+        _ARRAY_ORDER[0] = w.order
         w.out.append(self._histories())
         return hashlib.blake2b(marshal.dumps(w.out, _MARSHAL), digest_size=16).digest()
 
