@@ -671,3 +671,99 @@ ORIGINAL_HELPERS.update(
         },
     }
 )
+
+
+# -- more checks before the per-step cost cut (commit 1a46a4e), verbatim
+
+
+from hugetmpfs.check.team_lists import SHMEM_TAG_HUGEHOLE, _inodes  # noqa: E402
+from hugetmpfs.mm.page_flags import PG_checked, PG_dirty  # noqa: E402
+from hugetmpfs.mm.radix_tree import radix_tree_exceptional_entry  # noqa: E402
+
+
+def team_lru_weights(ctx: Context) -> list[Violation]:
+    """A live team head's LRU weight is 1 plus its tails of weight 0, at most N (I10); a
+    team tail weighs 0 or 1, and 0 only while on the Unevictable side (I11)."""
+    m, c = ctx.m, ctx.census
+    r = Report("team_lru_weights")
+    t = m.team
+    nr = m.HPAGE_PMD_NR
+    flags, private = m.flags, m.private
+    for head in (int(h) for h in c.team_heads):
+        parked = 0
+        for page in range(head + 1, head + nr):
+            if not flags[page] & PG_team:
+                continue
+            usage = private[page]
+            if usage not in (0, 1):
+                r.add(f"tail {page} of team {head}: team_usage {usage}, not 0 or 1")
+            elif usage == 0:
+                parked += 1
+                if not flags[page] & PG_unevictable:
+                    r.add(f"tail {page} of team {head} weighs 0 but is evictable")
+        weight = private[head] & t.TEAM_LRU_WEIGHT_MASK
+        if 1 + parked != weight:  # (the message is made only then)
+            r.expect(f"team {head} weight (1 + parked tails)", 1 + parked, weight)
+        if weight > nr:
+            r.add(f"team {head} weight {weight} > {nr}")
+    return r.result()
+
+
+def hugehole_tags(ctx: Context) -> list[Violation]:
+    """A HUGEHOLE tag sits only on a member of a live, partly filled team, at most one per
+    team (I31); complete and disbanded teams carry none."""
+    m = ctx.m
+    r = Report("hugehole_tags")
+    t = m.team
+    nr = m.HPAGE_PMD_NR
+    for inode in _inodes(m):
+        mapping = inode.mapping  # type: ignore[attr-defined]
+        tree = mapping.page_tree
+        seen: set[int] = set()
+        index = 0
+        while (found := tree.next_tagged(index, SHMEM_TAG_HUGEHOLE)) is not None:
+            idx, page = found
+            index = idx + 1
+            head = page - (idx % nr)
+            if (
+                radix_tree_exceptional_entry(page)
+                or not m.flags[page] & PG_team
+                or not m.flags[head] & PG_team
+            ):
+                r.add(f"{mapping} index {idx}: HUGEHOLE tag on an entry not in a live team")
+                continue
+            if m.private[head] >= t.TEAM_COMPLETE:
+                r.add(f"{mapping} index {idx}: HUGEHOLE tag in complete team {head}")
+            if head in seen:
+                r.add(f"{mapping} index {idx}: a second HUGEHOLE tag in team {head}")
+            seen.add(head)
+    return r.result()
+
+
+def checked_teams_are_populated(ctx: Context) -> list[Violation]:
+    """A live team head with PageChecked is complete and every subpage is Uptodate and
+    Dirty (I15: shmem_populate_hugeteam made them so before shmem_fault set Checked)."""
+    m, c = ctx.m, ctx.census
+    n = m.HPAGE_PMD_NR
+    t = m.team
+    r = Report("checked_teams_are_populated")
+    want = PG_uptodate | PG_dirty | PG_team
+    for head in c.team_heads:
+        head = int(head)
+        if not m.flags[head] & PG_checked:
+            continue
+        if m.private[head] < t.TEAM_COMPLETE:
+            r.add(f"team {head} is Checked but incomplete ({t.describe(m.private[head])})")
+            continue
+        bad = ((c.flags[head : head + n] & want) != want).nonzero()[0]
+        if len(bad):
+            r.add(
+                f"Checked team {head}: not Uptodate, Dirty, Team: "
+                + m.dump_page(head + int(bad[0]))
+            )
+    return r.result()
+
+
+ORIGINALS.update(
+    {f.__name__: f for f in (team_lru_weights, hugehole_tags, checked_teams_are_populated)}
+)

@@ -539,12 +539,16 @@ class Census:
     @Part
     def team_hole_frames(self) -> list[int]:
         """The frames where team_holes is 1, in increasing order."""
-        nr, count, flags = self.m.HPAGE_PMD_NR, self.cache.count, self.m.flags
+        heads = self.team_heads.tolist()  # few teams: plain Python
+        if not heads:
+            return []
+        nr, flags = self.m.HPAGE_PMD_NR, self.m.flags
+        cached = set(self.cache.pfn.tolist())  # where cache.count is not 0
         return [
             page
-            for head in self.team_heads.tolist()  # few teams: plain Python
+            for head in heads
             for page in range(head, min(head + nr, self.n))
-            if not count[page] or not flags[page] & PG_team
+            if page not in cached or not flags[page] & PG_team
         ]
 
     # Where check/counters.py keeps each zone counter's recount once made, one dict per

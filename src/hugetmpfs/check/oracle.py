@@ -235,7 +235,7 @@ def user_pages_initialised(ctx: Context) -> list[Violation]:
     t = c.tables
     # the frames ptes map and huge pmds cover, and those in page caches: few (the frames
     # where pte_count, pmd_count and cache.count are non-zero, from what they count)
-    reach = {p for _, _, p, _ in t.ptes if 0 <= p < n}
+    reach = set(t.mapped_pfns)  # in range: the ptes' frames (and the heads, in a span)
     for head in {e.head for _, _, e in t.huge if 0 <= e.head < n}:
         reach.update(range(head, min(head + m.HPAGE_PMD_NR, n)))
     for page in sorted(page for page in reach if content[page] == POISON)[:8]:

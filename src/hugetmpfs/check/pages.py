@@ -66,22 +66,35 @@ def _wrong_entries(c: Census, k: np.ndarray | slice) -> dict[str, np.ndarray]:
 def _entries_ok_at(ctx: Context, frames: list[int]) -> bool:
     """pagecache_matches_page_fields's condition at the entries of these frames (pfns in
     range): _wrong_entries's conditions, one entry at a time (they are few)."""
-    c = ctx.census
-    cache = c.cache
-    count = cache.count
+    count = ctx.census.cache.count
     held = {page for page in frames if count[page]}  # frames some entry holds
     if not held:
         return True
     if any(count[page] > 1 for page in held):
         return False  # in several slots
+    return _held_entries_ok(ctx, held)
+
+
+def _held_entries_ok(ctx: Context, held: set[int]) -> bool:
+    """Whether each entry holding a frame of *held* (each in one slot) points back, is
+    PG_swapbacked if shmem's and is not free."""
+    c = ctx.census
+    cache = c.cache
     m = ctx.m
     flags, mapping, index, refcount, free = m.flags, m.mapping, m.index, m.refcount, c.free
-    for k, page in enumerate(cache.pfn.tolist()):
+    entries = zip(
+        cache.pfn.tolist(),
+        cache.mapping_id.tolist(),
+        cache.index.tolist(),
+        cache.shmem.tolist(),
+        strict=True,
+    )
+    for page, mapping_id, page_index, shmem in entries:
         if page not in held:
             continue
-        if mapping[page] != cache.mapping_id[k] or index[page] != cache.index[k]:
+        if mapping[page] != mapping_id or index[page] != page_index:
             return False  # points elsewhere
-        if cache.shmem[k] and not flags[page] & PG_swapbacked:
+        if shmem and not flags[page] & PG_swapbacked:
             return False  # a shmem page without PG_swapbacked
         if refcount[page] <= 0 or flags[page] & PG_buddy or free[page]:
             return False  # free
@@ -107,8 +120,10 @@ def pagecache_matches_page_fields(ctx: Context) -> list[Violation]:
     m, c = ctx.m, ctx.census
     cache = c.cache
     r = Report("pagecache_matches_page_fields")
-    if not cache.problems and _entries_ok_at(ctx, cache.pfn.tolist()):
-        return r.result()  # the usual answer: every entry is right (asked one by one)
+    pfns = cache.pfn.tolist()
+    held = set(pfns)
+    if not cache.problems and len(held) == len(pfns) and _held_entries_ok(ctx, held):
+        return r.result()  # the usual answer: each page in one slot, each entry right
     for problem in cache.problems:
         r.add(problem)
     pfn = cache.pfn

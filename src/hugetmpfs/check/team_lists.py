@@ -54,7 +54,7 @@ def team_lru_weights(ctx: Context) -> list[Violation]:
     t = m.team
     nr = m.HPAGE_PMD_NR
     flags, private = m.flags, m.private
-    for head in (int(h) for h in c.team_heads):
+    for head in c.team_heads.tolist():
         parked = 0
         for page in range(head + 1, head + nr):
             if not flags[page] & PG_team:
@@ -90,6 +90,8 @@ def hugehole_tags(ctx: Context) -> list[Violation]:
     for inode in _inodes(m):
         mapping = inode.mapping  # type: ignore[attr-defined]
         tree = mapping.page_tree
+        if not any(node.tags[SHMEM_TAG_HUGEHOLE] for node in tree.nodes.values()):
+            continue  # no tagged slot (what next_tagged looks for)
         seen: set[int] = set()
         index = 0
         while (found := tree.next_tagged(index, SHMEM_TAG_HUGEHOLE)) is not None:
