@@ -100,19 +100,6 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
 }
 
 
-class Part(cached_property):
-    """``functools.cached_property`` without its lock: before Python 3.12 every first
-    access takes an RLock, which costs as much as some parts (a census is never shared
-    between threads).  Computed on first use and kept in the instance dict, which shadows
-    this descriptor from then on."""
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        value = instance.__dict__[self.attrname] = self.func(instance)
-        return value
-
-
 def view(arr: Any) -> np.ndarray:
     """A numpy view of one of the machine's per-frame ``array.array`` fields (no copy)."""
     return np.frombuffer(arr, dtype=arr.typecode)
@@ -131,6 +118,19 @@ def counts(n: int, pfns: list[int]) -> np.ndarray:
     if not pfns:
         return np.zeros(n, dtype=np.int64)
     return np.bincount(np.asarray(pfns, dtype=np.int64), minlength=n)
+
+
+class Part(cached_property):
+    """``functools.cached_property`` without its lock: before Python 3.12 every first
+    access takes an RLock, which costs as much as some parts (a census is never shared
+    between threads).  Computed on first use and kept in the instance dict, which shadows
+    this descriptor from then on."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.attrname] = self.func(instance)
+        return value
 
 
 @dataclass
@@ -166,19 +166,31 @@ class BuddyCensus:
 
 @dataclass
 class TableCensus:
-    """Present ptes and huge pmds of every registered mm, and the frames of their tables."""
+    """Present ptes and huge pmds of every registered mm, and the frames of their tables;
+    per frame, how many of each name it (made on first use: most rounds need none)."""
 
     ptes: list[tuple[Any, int, int, int]]  # (mm, address, pfn, pte)
     huge: list[tuple[Any, int, HugePmd]]  # (mm, address, pmd)
     tables: list[tuple[Any, int, PageTable, bool]]  # (mm, address, table, deposited)
-    pte_count: np.ndarray
-    pmd_count: np.ndarray
-    table_frames: np.ndarray
     problems: list[str]
+    n: int
     # the frames in range named by each present pte, then by each huge pmd (its head), and
-    # those of the tables: what the counts above count, as lists (few)
+    # those of the tables: what the counts below count, as lists (few)
     mapped_pfns: list[int]
+    nr_ptes: int  # how many of mapped_pfns are the ptes'
     table_pfns: list[int]
+
+    @Part
+    def pte_count(self) -> np.ndarray:
+        return counts(self.n, self.mapped_pfns[: self.nr_ptes])
+
+    @Part
+    def pmd_count(self) -> np.ndarray:
+        return counts(self.n, self.mapped_pfns[self.nr_ptes :])
+
+    @Part
+    def table_frames(self) -> np.ndarray:
+        return counts(self.n, self.table_pfns)
 
 
 class Census:
@@ -413,17 +425,7 @@ class Census:
         problems += [f"pte at {a:#x} maps pfn {p}" for _, a, p, _ in ptes if not 0 <= p < n]
         heads = [e.head for _, _, e in huge if 0 <= e.head < n]
         frames = [t.page for _, _, t, _ in tables if 0 <= t.page < n]
-        return TableCensus(
-            ptes,
-            huge,
-            tables,
-            counts(n, pte_pfns),
-            counts(n, heads),
-            counts(n, frames),
-            problems,
-            pte_pfns + heads,
-            frames,
-        )
+        return TableCensus(ptes, huge, tables, problems, n, pte_pfns + heads, len(pte_pfns), frames)
 
     # -- teams ----------------------------------------------------------------------------
 

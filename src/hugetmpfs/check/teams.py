@@ -56,15 +56,16 @@ def _members(ctx: Context, pending: set[int] | None = None) -> dict[int, int]:
         return out
     cache = c.cache
     entries = zip(cache.pfn.tolist(), cache.index.tolist(), cache.mapping_id.tolist(), strict=True)
+    indices, mappings, flags = m.index, m.mapping, m.flags
     for pfn, index, mapping_id in entries:  # a few: plain Python
         k = pfn % nr
         head = pfn - k
         if (
             head in out
             and index % nr == k
-            and m.index[head] + k == index
-            and m.mapping[head] == mapping_id
-            and m.flags[pfn] & PG_team
+            and indices[head] + k == index
+            and mappings[head] == mapping_id
+            and flags[pfn] & PG_team
         ):
             out[head] += 1
     for h in _pending_heads(ctx) if pending is None else pending:
