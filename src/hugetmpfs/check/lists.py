@@ -129,7 +129,9 @@ def pcp_lists_consistent(ctx: Context) -> list[Violation]:
 
 
 @invariant(
-    when=STEP, cost="O(free blocks + per-CPU pages) + O(frames) numpy", reads=("buddy", "pcp_count")
+    when=STEP,
+    cost="O(free blocks + per-CPU pages) + O(frames) numpy",
+    reads=("buddy", "pcp_count", "free"),
 )
 def frames_partitioned(ctx: Context) -> list[Violation]:
     """Every frame is exactly one of: in one free buddy block, once on one per-CPU list, or
@@ -137,11 +139,16 @@ def frames_partitioned(ctx: Context) -> list[Violation]:
     this is what makes "free" mean free."""
     c = ctx.census
     r = Report("frames_partitioned")
-    cover, pcp = c.buddy.cover, c.pcp_count
+    b, n = c.buddy, c.n
     # the usual answer at once: counts ≥ 0, so every frame is in at most one block, once
-    # on the per-CPU lists, and not both, exactly when their sum is at most 1 everywhere
-    if not len(cover) or (cover + pcp).max() <= 1:
+    # on the per-CPU lists, and not both, exactly when their sum is at most 1 everywhere,
+    # that is when the sum over all frames (the blocks' pages and the per-CPU entries,
+    # counted as cover and pcp_count count them) is the number of free frames
+    total = sum(len(heads) << order for order, heads in enumerate(b.blocks))
+    total += sum(1 for pages in ctx.m.pcp for p in pages if 0 <= p < n)
+    if not n or np.count_nonzero(c.free) == total:
         return r.result()
+    cover, pcp = b.cover, c.pcp_count
     for page in (cover > 1).nonzero()[0][:4]:
         r.add(f"pfn {int(page)} lies in {int(cover[page])} free buddy blocks")
     for page in (pcp > 1).nonzero()[0][:4]:
