@@ -767,3 +767,50 @@ def checked_teams_are_populated(ctx: Context) -> list[Violation]:
 ORIGINALS.update(
     {f.__name__: f for f in (team_lru_weights, hugehole_tags, checked_teams_are_populated)}
 )
+
+
+from hugetmpfs.mm.mm_types import PTE_PRESENT  # noqa: E402
+
+
+def _rss_kind_1a46a4e(ctx: Context, page: int) -> str | None:
+    kind = ctx.census.page_kind[page]
+    if kind == 2:
+        return "MM_ANONPAGES"
+    if kind == 1:
+        return "MM_SHMEMPAGES" if ctx.m.flags[page] & PG_swapbacked else "MM_FILEPAGES"
+    return None
+
+
+def page_table_counts_match(ctx: Context) -> list[Violation]:
+    """Per table, nr_present == its present ptes, and a deposited table has none; per mm,
+    nr_ptes == tables under its pmds (deposited ones included, I20), and the rss counters
+    equal the ptes by kind (anon, shmem, other file) plus HPAGE_PMD_NR per huge pmd in
+    MM_SHMEMPAGES (I30)."""
+    m, c = ctx.m, ctx.census
+    t = c.tables
+    r = Report("page_table_counts_match")
+    rss: dict[int, dict[str, int]] = {id(mm): dict.fromkeys(mm.rss, 0) for mm in m.mms}
+    tables = dict.fromkeys(rss, 0)
+    for mm, addr, table, deposited in t.tables:
+        tables[id(mm)] += 1
+        present = sum(1 for pte in table.ptes if pte & PTE_PRESENT)
+        if present != table.nr_present:  # (the message is made only then)
+            r.expect(f"table at {addr:#x} (pfn {table.page}) nr_present", present, table.nr_present)
+        if deposited and present:
+            r.add(f"deposited table under the huge pmd at {addr:#x} maps {present} ptes")
+    for mm, _, page, _ in t.ptes:
+        kind = _rss_kind_1a46a4e(ctx, page) if 0 <= page < c.n else None
+        if kind is not None:
+            rss[id(mm)][kind] = rss[id(mm)].get(kind, 0) + 1
+    for mm, _, _ in t.huge:
+        rss[id(mm)]["MM_SHMEMPAGES"] += m.HPAGE_PMD_NR
+    for i, mm in enumerate(m.mms):
+        if tables[id(mm)] != mm.nr_ptes:  # (the message is made only then)
+            r.expect(f"mm {i} nr_ptes vs tables", tables[id(mm)], mm.nr_ptes)
+        for name, want in rss[id(mm)].items():
+            if want != mm.rss.get(name, 0):  # (the message is made only then)
+                r.expect(f"mm {i} {name} vs ptes", want, mm.rss.get(name, 0))
+    return r.result()
+
+
+ORIGINALS[page_table_counts_match.__name__] = page_table_counts_match

@@ -168,7 +168,11 @@ def vmstat_matches_recount(ctx: Context) -> list[Violation]:
     for name, item, part, recount, below_only in _recounts_now(ctx.at_rest, ctx.held):
         got = zone[item]
         kept = getattr(census, part)
-        want = kept[name] if name in kept else kept.setdefault(name, recount(ctx))
+        want = kept.get(name)
+        if want is None:
+            want = kept[name] = recount(ctx)
+        if want == got:
+            continue  # the usual: nothing to say
         if name == "NR_FILE_MAPPED" and abs(got - want) == 1 and populate_bumps(ctx.m):
             continue  # recovery/R8: an unmap during the enteam dance settles it last
         if below_only:

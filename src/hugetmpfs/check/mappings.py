@@ -73,15 +73,6 @@ def page_tables_match_mapcounts(ctx: Context) -> list[Violation]:
     return r.result()
 
 
-def _rss_kind(ctx: Context, page: int) -> str | None:
-    kind = ctx.census.page_kind[page]
-    if kind == 2:
-        return "MM_ANONPAGES"
-    if kind == 1:
-        return "MM_SHMEMPAGES" if ctx.m.flags[page] & PG_swapbacked else "MM_FILEPAGES"
-    return None
-
-
 @invariant(
     when=STEP,
     locks=PTL,
@@ -105,10 +96,19 @@ def page_table_counts_match(ctx: Context) -> list[Violation]:
             r.expect(f"table at {addr:#x} (pfn {table.page}) nr_present", present, table.nr_present)
         if deposited and present:
             r.add(f"deposited table under the huge pmd at {addr:#x} maps {present} ptes")
-    for mm, _, page, _ in t.ptes:
-        kind = _rss_kind(ctx, page) if 0 <= page < c.n else None
-        if kind is not None:
-            rss[id(mm)][kind] = rss[id(mm)].get(kind, 0) + 1
+    n, page_kind, flags = c.n, c.page_kind, m.flags
+    for mm, _, page, _ in t.ptes:  # each by its kind: anon, shmem or other file
+        if not 0 <= page < n:
+            continue
+        kind = page_kind.item(page)
+        if kind == 2:
+            name = "MM_ANONPAGES"
+        elif kind == 1:
+            name = "MM_SHMEMPAGES" if flags[page] & PG_swapbacked else "MM_FILEPAGES"
+        else:
+            continue
+        counts = rss[id(mm)]
+        counts[name] = counts.get(name, 0) + 1
     for mm, _, _ in t.huge:
         rss[id(mm)]["MM_SHMEMPAGES"] += m.HPAGE_PMD_NR
     for i, mm in enumerate(m.mms):
