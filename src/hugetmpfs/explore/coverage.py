@@ -12,16 +12,20 @@ from dataclasses import dataclass, field
 
 CONFLICT_PREFIXES = ("lock:", "trylock:", "down_read:", "down_write:", "base/", "recovery/")
 
-#: point name -> its conflict key, or None (not a conflicting point): a few hundred names
-#: recur in every execution's log of some 150 points, so each is classified once
-_KEYS: dict[str, str | None] = {}
-_UNKNOWN = object()
+
+class _Keys(dict[str, "str | None"]):
+    """Point name -> its conflict key, or None (not a conflicting point): some hundred
+    names recur in every execution's log, so each is classified once."""
+
+    def __missing__(self, point: str) -> str | None:
+        key = None
+        if point.startswith(CONFLICT_PREFIXES):
+            key = point.split(":", 1)[0] if point.startswith(("base/", "recovery/")) else point
+        self[point] = key
+        return key
 
 
-def _key(point: str) -> str | None:
-    if not point.startswith(CONFLICT_PREFIXES):
-        return None
-    return point.split(":", 1)[0] if point.startswith(("base/", "recovery/")) else point
+_KEYS = _Keys()
 
 
 @dataclass
@@ -33,20 +37,23 @@ class Coverage:
     def add(
         self, point_log: list[tuple[int, int, str]], actors: list[tuple[int, str, int]]
     ) -> None:
-        names = {aid: name for aid, name, _ in actors}
         keys = _KEYS
-        last: dict[str, str] = {}
+        last: dict[str, int] = {}  # key -> the actor there last
+        moves = []  # (key, actor before, actor after), in order
         for _, aid, point in point_log:
-            key = keys.get(point, _UNKNOWN)
-            if key is _UNKNOWN:
-                key = keys[point] = _key(point)
-            if key is None:
-                continue
-            who = names.get(aid, str(aid))
-            before = last.get(key)
-            if before is not None and before != who:
-                self.orders.setdefault(key, set()).add((before, who))
-            last[key] = who
+            key = keys[point]
+            if key is not None:
+                before = last.get(key)
+                if before != aid:
+                    if before is not None:
+                        moves.append((key, before, aid))
+                    last[key] = aid
+        # by name: actors of the same name are one
+        names = {aid: name for aid, name, _ in actors}
+        for key, before, aid in moves:
+            pair = (names.get(before, str(before)), names.get(aid, str(aid)))
+            if pair[0] != pair[1]:
+                self.orders.setdefault(key, set()).add(pair)
 
     def table(self) -> list[dict[str, object]]:
         rows = []

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import greenlet
 
 from hugetmpfs.sim.actor import BLOCKED, DONE, RUNNABLE, SLEEPING, Actor
-from hugetmpfs.sim.schedule import CHOOSE, PICK, Decision, Finding, Schedule
+from hugetmpfs.sim.schedule import CHOOSE, PICK, Finding, Schedule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -63,6 +63,8 @@ class Engine:
         self.runnable: dict[int, Actor] = {}  # aid -> actor, for the actors that may run
         # sorted(runnable), kept until runnable changes (None): most points change nothing
         self._ids: tuple[int, ...] | None = ()
+        # aid -> (_ids, those of them it may let run while preemption is off), likewise
+        self._pinned: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.live = 0  # actors not yet done
         self.live_daemons = 0
         self.current: Actor | None = None
@@ -73,6 +75,7 @@ class Engine:
         self._seq = 0
         self.steps = 0  # preemption points passed
         self.schedule = Schedule()
+        self._record = self.schedule.recorder()  # cheaper than a Decision per choice
         self.every_point = strategy.every_point
         self.timeless = strategy.timeless
         self.horizon: float = INF
@@ -194,9 +197,7 @@ class Engine:
             self._run_hooks(name)
         nxt = others[0] if len(others) == 1 else self.strategy.pick(others, None, name)
         if len(others) > 1:
-            self.schedule.decisions.append(
-                Decision(PICK, nxt, tuple(others), name, cur.aid, self.steps)
-            )
+            self._record((PICK, nxt, tuple(others), name, cur.aid, self.steps))
         self.main.switch(self.actors[nxt])
 
     def _decide(self, cur: Actor, name: str) -> None:
@@ -208,7 +209,9 @@ class Engine:
         if self.timers and self.timers[0][0] <= self.clock[cur.cpu]:
             self.main.switch(_RESCHEDULE)  # let the main loop fire the timers first
             return
-        candidates = self._candidates(cur)
+        candidates = self._ids
+        if candidates is None or cur.preempt_count:
+            candidates = self._candidates(cur)
         if len(candidates) > 1:
             nxt = self._pick(candidates, cur.aid, name)
             if nxt != cur.aid:
@@ -222,9 +225,14 @@ class Engine:
         if ids is None:
             ids = self._ids = tuple(sorted(self.runnable))
         if len(ids) > 1 and cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE:
+            pinned = self._pinned.get(cur.aid)
+            if pinned is not None and pinned[0] is ids:
+                return pinned[1]
             cpu = cur.cpu  # preemption is off: nobody else of this CPU may run
             runnable = self.runnable
-            return tuple(aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu)
+            only = tuple(aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu)
+            self._pinned[cur.aid] = (ids, only)
+            return only
         return ids
 
     def _pick(self, candidates: tuple[int, ...], current: int | None, name: str) -> int:
@@ -232,7 +240,7 @@ class Engine:
         # Exploration keeps the options (shrinking and DFS need them); workloads only the
         # answer, since they replay from the seed.
         options = candidates if self.every_point else ()
-        self.schedule.decisions.append(Decision(PICK, nxt, options, name, current, self.steps))
+        self._record((PICK, nxt, options, name, current, self.steps))
         return nxt
 
     def choose(self, n: int, what: str) -> int:
@@ -240,7 +248,7 @@ class Engine:
         if n <= 1:
             return 0
         value = self.strategy.choose(n, what)
-        self.schedule.decisions.append(Decision(CHOOSE, value, (n,), what, None, self.steps))
+        self._record((CHOOSE, value, (n,), what, None, self.steps))
         return value
 
     def _reset_horizon(self, cur: Actor) -> None:
@@ -354,6 +362,7 @@ class Engine:
         self.actors.clear()
         self.runnable.clear()
         self._ids = ()
+        self._pinned.clear()
         self.waiters.clear()
         self.timers.clear()
         self.step_hooks.clear()

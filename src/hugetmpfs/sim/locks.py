@@ -95,28 +95,30 @@ def lock_class(name: str) -> LockClass:
 def lockdep_acquire(engine: Engine, cls: LockClass, what: Any, trylock: bool) -> None:
     """Check taking a lock of class *cls* against the locks the running actor holds."""
     actor = engine.current
-    if actor is None or not engine.lockdep:
+    if actor is None or not engine.lockdep or not actor.held:
         return
-    if not trylock:  # the usual case, which raises nothing: each held lock an ancestor
-        ancestors, sleeping = cls.ancestors, cls.sleeping
-        for held_cls, _ in actor.held:
-            if held_cls.name not in ancestors or (sleeping and not held_cls.sleeping):
-                break
-        else:
-            return
+    if trylock:  # it never waits, so the order does not matter: only sleeping under a spinlock
+        if cls.sleeping:
+            for held_cls, _ in actor.held:
+                if not held_cls.sleeping:
+                    raise _sleeping_error(cls, what, actor, held_cls)
+        return
+    ancestors, sleeping = cls.ancestors, cls.sleeping
     for held_cls, held in actor.held:
-        if cls.sleeping and not held_cls.sleeping:
-            raise LockdepError(
-                f"sleeping function called from invalid context: {cls.name} {what!r} "
-                f"taken by {actor.name} holding spinlock {held_cls.name}"
-            )
-        if trylock:
-            continue
-        if held_cls.name not in cls.ancestors:
+        if sleeping and not held_cls.sleeping:
+            raise _sleeping_error(cls, what, actor, held_cls)
+        if held_cls.name not in ancestors:
             raise LockdepError(
                 f"lock order: {actor.name} takes {cls.name} {what!r} while holding "
                 f"{held_cls.name} {held!r} (see sim/locks.py LOCK_ORDER)"
             )
+
+
+def _sleeping_error(cls: LockClass, what: Any, actor: Actor, held_cls: LockClass) -> LockdepError:
+    return LockdepError(
+        f"sleeping function called from invalid context: {cls.name} {what!r} "
+        f"taken by {actor.name} holding spinlock {held_cls.name}"
+    )
 
 
 def _may_hold(cls: LockClass) -> frozenset[str]:

@@ -154,7 +154,10 @@ class DFSStrategy:
             default = current if current in options else options[0]
             if self.fingerprint is not None and self._revisit(options, current):
                 return default  # the engine has been told to end the execution here
-            order = [default, *(o for o in options if o != default)]
+            order = list(options)
+            if order[0] != default:
+                order.remove(default)
+                order.insert(0, default)
             choice = _Choice(options, current, order, self.used)
             stack.append(choice)
         self.depth = depth + 1
