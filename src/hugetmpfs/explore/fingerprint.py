@@ -60,11 +60,12 @@ import marshal
 import sys
 import types
 from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
-from itertools import chain
-from operator import attrgetter
+from itertools import chain, compress, count
+from operator import attrgetter, itemgetter, ne
 from typing import Any
 
 import greenlet
@@ -194,19 +195,19 @@ class _Walker:
             order.append(before)
             self.out.append(before[2])
             return
-        # else the array met at the same place in the previous walk (of another execution,
-        # say), its type and bytes the same: its token is this one's
+        # else an array met at the same place in one of the last walks (of another
+        # execution, say), its type and bytes the same: its token is this one's
         k = len(order)
-        previous = _ARRAY_ORDER[0]
-        if k < len(previous):
-            before = previous[k]
-            token = before[2]
-            if token[1] == obj.typecode and before[1] == obj:
-                before = (obj, before[1], token)
-                self.arrays[id(obj)] = before
-                order.append(before)
-                self.out.append(token)
-                return
+        for previous in _ARRAY_ORDERS:
+            if k < len(previous):
+                before = previous[k]
+                token = before[2]
+                if token[1] == obj.typecode and before[1] == obj:
+                    before = (obj, before[1], token)
+                    self.arrays[id(obj)] = before
+                    order.append(before)
+                    self.out.append(token)
+                    return
         now = obj.tobytes()
         digest = _DIGESTS.get(now)
         if digest is None:
@@ -485,8 +486,8 @@ def _handler(t: type) -> _Handler:
     return w._instance
 
 
-#: The arrays the last walk met, in its order (``_Walker.order``).
-_ARRAY_ORDER: list[list[tuple[Any, bytearray, Any]]] = [[]]
+#: The arrays the last few walks met, each in its order (``_Walker.order``), latest first.
+_ARRAY_ORDERS: deque[list[tuple[Any, bytearray, Any]]] = deque(maxlen=4)
 
 _LEAF_LIST = 8  # lists at least this long are cached as leaves when all primitive
 
@@ -656,20 +657,15 @@ class Fingerprinter:
         """Start from the running hashes at the latest fingerprint of the previous execution
         whose point log up to there is this log's: DFS's executions replay a prefix."""
         seen, checkpoints = _PREVIOUS[0]
-        # a prefix equal means every shorter one is: bisect for the last equal
-        lo, hi = 0, len(checkpoints)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            cursor = checkpoints[mid][0]
-            if cursor <= len(log) and seen[:cursor] == log[:cursor]:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == 0:
+        # the first entry where the two logs differ (compared in C, no copies), then the
+        # last checkpoint before it
+        same = next(compress(count(), map(ne, seen, log)), min(len(seen), len(log)))
+        k = bisect_right(checkpoints, same, key=itemgetter(0))
+        if k == 0:
             return
-        cursor, hist = checkpoints[lo - 1]
+        cursor, hist = checkpoints[k - 1]
         self.seen = seen[:cursor]
-        self.checkpoints = checkpoints[:lo]
+        self.checkpoints = checkpoints[:k]
         self.history = dict(hist)
         self.cursor = cursor
 
@@ -678,7 +674,7 @@ class Fingerprinter:
         self.calls += 1
         w.walk(self.root)
         w.walk(self.engine)  # if the root does not reach it
-        _ARRAY_ORDER[0] = w.order
+        _ARRAY_ORDERS.appendleft(w.order)
         w.out.append(self._histories())
         return hashlib.blake2b(marshal.dumps(w.out, _MARSHAL), digest_size=16).digest()
 
