@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -320,10 +319,7 @@ class Census:
 
     @Part
     def pcp_count(self) -> np.ndarray:
-        n, pcp = self.n, self.m.pcp
-        if all(not pages or (min(pages) >= 0 and max(pages) < n) for pages in pcp):
-            return counts(n, list(chain.from_iterable(pcp)))  # the usual: all in range
-        return counts(n, [p for pages in pcp for p in pages if 0 <= p < n])
+        return counts(self.n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < self.n])
 
     @Part
     def hog_count(self) -> np.ndarray:
