@@ -58,7 +58,7 @@ READS: dict[str, tuple[str | int | tuple[str, str], ...]] = {
     "buddy": ("free_lists", "lru_links"),
     "free": ("buddy", "pcp_count"),
     "tables": ("mm",),
-    "team_heads": (PG_team, "index", "mapping"),
+    "team_heads": ("team_pages", "index", "mapping"),
     "team_pages": (PG_team,),
     "team_holes": ("team_hole_frames",),
     "team_hole_frames": ("team_heads", "cache", PG_team),
@@ -435,7 +435,7 @@ class Census:
         m, nr = self.m, self.m.HPAGE_PMD_NR
         heads = [
             pfn
-            for pfn in ((self.flags & PG_team) != 0).nonzero()[0].tolist()  # team pages: few
+            for pfn in self.team_pages.nonzero()[0].tolist()  # few (a support: often made)
             if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
         ]
         return np.array(heads, dtype=np.intp)
