@@ -167,7 +167,8 @@ class BuddyCensus:
 @dataclass
 class TableCensus:
     """Present ptes and huge pmds of every registered mm, and the frames of their tables;
-    per frame, how many of each name it (made on first use: most rounds need none)."""
+    per frame, how many ptes, huge pmds and tables name it (counted on first use: most
+    rounds read only the lists)."""
 
     ptes: list[tuple[Any, int, int, int]]  # (mm, address, pfn, pte)
     huge: list[tuple[Any, int, HugePmd]]  # (mm, address, pmd)
@@ -355,7 +356,7 @@ class Census:
             while page != NIL:
                 if not 0 <= page < n or page & (size - 1) or page + size > n:
                     return None
-                if lru_prev[page] != prev or len(heads) > n:  # (a cycle: too many heads)
+                if lru_prev[page] != prev or len(heads) > n:  # (the length: a bound)
                     return None
                 heads.append(page)
                 spans.append((page, page + size))
@@ -435,7 +436,8 @@ class Census:
         m, nr = self.m, self.m.HPAGE_PMD_NR
         heads = [
             pfn
-            for pfn in self.team_pages.nonzero()[0].tolist()  # few (a support: often made)
+            # team pages, few (team_pages is a support: often made already)
+            for pfn in self.team_pages.nonzero()[0].tolist()
             if not pfn % nr and not m.index[pfn] % nr and m.mapping[pfn]
         ]
         return np.array(heads, dtype=np.intp)
