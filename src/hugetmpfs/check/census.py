@@ -290,6 +290,7 @@ class Census:
     @Part
     def lru(self) -> LruCensus:
         m, n = self.m, self.n
+        lru_next, lru_prev = m.lru_next, m.lru_prev
         list_of = np.full(n, -1, dtype=np.int8)
         members: list[list[int]] = []
         problems: list[tuple[int, str]] = []
@@ -304,11 +305,11 @@ class Census:
                     where = "twice (a cycle)" if list_of[page] == lru else "on two lists"
                     problems.append((lru, f"pfn {page} reached {where}"))
                     break
-                if m.lru_prev[page] != prev:
-                    problems.append((lru, f"pfn {page}.prev is {m.lru_prev[page]}, not {prev}"))
+                if lru_prev[page] != prev:
+                    problems.append((lru, f"pfn {page}.prev is {lru_prev[page]}, not {prev}"))
                 list_of[page] = lru
                 pages.append(page)
-                prev, page = page, m.lru_next[page]
+                prev, page = page, lru_next[page]
             if m.lru_tail[lru] != prev:
                 problems.append((lru, f"lru_tail is {m.lru_tail[lru]}, last page is {prev}"))
             members.append(pages)
@@ -316,24 +317,27 @@ class Census:
 
     @Part
     def pvec_count(self) -> np.ndarray:
-        return counts(self.n, [p for pvec in self.m.lru_add_pvec for p in pvec if 0 <= p < self.n])
+        n = self.n
+        return counts(n, [p for pvec in self.m.lru_add_pvec for p in pvec if 0 <= p < n])
 
     @Part
     def pcp_count(self) -> np.ndarray:
-        return counts(self.n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < self.n])
+        n = self.n
+        return counts(n, [p for pcp in self.m.pcp for p in pcp if 0 <= p < n])
 
     @Part
     def hog_count(self) -> np.ndarray:
         """Per frame, the pressure hog's mappings of it: its pages are mapped once each in
         page tables the model does not build (mm/pressure.py ``m.hog_pages``); each is a
         mapcount, a reference and an NR_ANON_PAGES page, as a pte would be."""
-        return counts(self.n, [p for p in getattr(self.m, "hog_pages", ()) if 0 <= p < self.n])
+        n = self.n
+        return counts(n, [p for p in getattr(self.m, "hog_pages", ()) if 0 <= p < n])
 
     @Part
     def swapcache_count(self) -> np.ndarray:
         """Per frame, the swap-cache slots holding it (``m.swapper_space``, slot -> pfn)."""
-        space = getattr(self.m, "swapper_space", {})
-        return counts(self.n, [p for p in space.values() if 0 <= p < self.n])
+        n, space = self.n, getattr(self.m, "swapper_space", {})
+        return counts(n, [p for p in space.values() if 0 <= p < n])
 
     # -- the buddy allocator --------------------------------------------------------------
 
@@ -582,9 +586,8 @@ class Census:
 
     @Part
     def extra_owners(self) -> np.ndarray:
-        owners = getattr(self.m, "check_owners", ())
-        pfns = [p for fn in owners for p in fn(self.m) if 0 <= p < self.n]
-        return counts(self.n, pfns)
+        m, n = self.m, self.n
+        return counts(n, [p for fn in getattr(m, "check_owners", ()) for p in fn(m) if 0 <= p < n])
 
     @Part
     def owners(self) -> np.ndarray:

@@ -119,11 +119,12 @@ def pcp_lists_consistent(ctx: Context) -> list[Violation]:
     and no mapping."""
     m = ctx.m
     r = Report("pcp_lists_consistent")
+    n, flags, refcount, mapcount, mapping = m.nr_frames, m.flags, m.refcount, m.mapcount, m.mapping
     for cpu, pcp in enumerate(m.pcp):
         for page in pcp:
-            if not 0 <= page < m.nr_frames:
+            if not 0 <= page < n:
                 r.add(f"cpu{cpu} list holds pfn {page} out of range")
-            elif m.flags[page] or m.refcount[page] or m.mapcount[page] != -1 or m.mapping[page]:
+            elif flags[page] or refcount[page] or mapcount[page] != -1 or mapping[page]:
                 r.add(f"cpu{cpu} free page in use: " + m.dump_page(page))
     return r.result()
 
@@ -293,8 +294,12 @@ def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     LRU weight, a parked tail 0)."""
     m, c = ctx.m, ctx.census
     r = Report("lru_size_matches_lists")
+    flags, private, mask = m.flags, m.private, m.team.TEAM_LRU_WEIGHT_MASK
     for lru, members in enumerate(c.lru.members):
-        total = sum(weight(m, page) for page in members) if members else 0
+        # Σ weight(m, page), inline: a team page weighs its LRU weight, any other 1
+        total = (
+            sum(private[p] & mask if flags[p] & PG_team else 1 for p in members) if members else 0
+        )
         if total != m.lru_size[lru]:  # (the message is made only then)
             r.expect(f"lru_size[{LRU_NAMES[lru]}] vs weights on the list", total, m.lru_size[lru])
     return r.result()
