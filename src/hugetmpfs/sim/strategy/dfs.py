@@ -29,7 +29,8 @@ choices hashed) are still counted when fingerprints are given.
 Field invariants: ``stack[i].options`` are the sorted runnable ids offered at the i-th
 choice of every execution sharing that prefix (the engine makes runs deterministic; a
 mismatch means uncontrolled nondeterminism and raises).  ``used`` is the number of
-preemptions among ``stack[:depth]`` as taken in this execution.
+preemptions among ``stack[:depth]`` as taken in this execution; ``stack[i].below`` the same
+among ``stack[:i]``.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ class NondeterminismError(Exception):
 class _Choice:
     """A choice on the stack: the options offered, default first in *order*, and the one
     taken (``pos``), with what replaying it needs precomputed: its *value*, whether taking
-    it *preempts*, and the preemptions *below* it (among the choices before it, as taken;
-    fixed while it is on the stack, since only deeper choices change under it)."""
+    it is a preemption (*preempt*), and the preemptions *below* it (among the choices
+    before it, as taken; fixed while it is on the stack, since only deeper choices change
+    under it)."""
 
     __slots__ = ("below", "current", "options", "order", "pos", "preempt", "value")
 
