@@ -169,9 +169,27 @@ class Engine:
         self.steps += 1
         if self.point_log is not None:
             self.point_log.append((self.steps, cur.aid, name))
-        if self.every_point or self.clock[cur.cpu] >= self.horizon:
-            cur.last_point = name
+        if not self.every_point:
+            if self.clock[cur.cpu] >= self.horizon:
+                cur.last_point = name
+                self._decide(cur, name)
+            return
+        # Exploring: _decide's usual case inline, every point being a decision.
+        cur.last_point = name
+        if (
+            self.step_hooks
+            or self.timers
+            or (self.max_steps is not None and self.steps > self.max_steps)
+        ):
             self._decide(cur, name)
+            return
+        candidates = self._ids
+        if candidates is None or cur.preempt_count:
+            candidates = self._candidates(cur)
+        if len(candidates) > 1:
+            nxt = self._pick(candidates, cur.aid, name)
+            if nxt != cur.aid:
+                self.main.switch(self.actors[nxt])
 
     def yield_point(self, name: str) -> None:
         """A busy-wait's retry (cond_resched in a loop that waits for another CPU): the

@@ -92,7 +92,6 @@ class DFSStrategy:
         self.prune = prune
         self.stack: list[_Choice] = []
         self.depth = 0  # position in the stack during an execution
-        self.used = 0  # preemptions taken so far in this execution
         self.executions = 0
         self.exhausted = False
         self.engine: Engine | None = None
@@ -114,7 +113,6 @@ class DFSStrategy:
         self.executions += 1
         self.spent_hashed = 0
         self.depth = 0
-        self.used = 0
         self.fingerprint = None
         return 0
 
@@ -133,6 +131,14 @@ class DFSStrategy:
                     return True
             stack.pop()
         return False
+
+    @property
+    def used(self) -> int:
+        """The preemptions taken so far in this execution (among ``stack[:depth]``)."""
+        if not self.depth:
+            return 0
+        last = self.stack[self.depth - 1]
+        return last.below + last.preempt
 
     def replaying(self) -> bool:
         """Whether the execution is still following the prefix of an earlier one (the
@@ -163,7 +169,6 @@ class DFSStrategy:
             choice = _Choice(options, current, order, self.used)
             stack.append(choice)
         self.depth = depth + 1
-        self.used += choice.preempt
         return choice.value
 
     def _revisit(self, options: tuple[int, ...], current: int | None) -> bool:
