@@ -28,62 +28,29 @@ class _Keys(dict[str, "str | None"]):
 _KEYS = _Keys()
 
 
-#: Entries of a point log between two saved states of a scan.
-_STRIDE = 16
-
-
-@dataclass
-class _Scan:
-    """A point log as :meth:`Coverage.add` went through it: the moves from one actor to
-    another at a key, and every _STRIDE entries the actor last at each key and how many
-    moves came before."""
-
-    log: list[tuple[int, int, str]]
-    actors: list[tuple[int, str, int]]
-    moves: list[tuple[str, int, int]]
-    saved: list[tuple[dict[str, int], int]]
-
-
 @dataclass
 class Coverage:
     """Observed orders of actors at each conflicting point, across executions."""
 
     orders: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    # The previous scan: DFS's executions replay a prefix of the one before, whose moves
-    # are in orders already, so a scan resumes where the logs part.
-    _last_scan: _Scan | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(
         self, point_log: list[tuple[int, int, str]], actors: list[tuple[int, str, int]]
     ) -> None:
-        start, last, moves, saved = 0, {}, [], []  # from the start: nothing seen
-        prev = self._last_scan
-        if prev is not None and prev.actors == actors:
-            n = min(len(point_log), len(prev.log) - 1)  # the state at n was saved
-            while start + _STRIDE <= n and (
-                point_log[start : start + _STRIDE] == prev.log[start : start + _STRIDE]
-            ):
-                start += _STRIDE
-            if start:
-                state, count = prev.saved[start // _STRIDE]
-                saved = prev.saved[: start // _STRIDE]
-                last, moves = dict(state), prev.moves[:count]
-        known = len(moves)  # the moves of the shared prefix, added already
         keys = _KEYS
-        for i, (_, aid, point) in enumerate(point_log[start:], start):
-            if not i % _STRIDE:
-                saved.append((dict(last), len(moves)))
+        last: dict[str, int] = {}  # key -> the actor there last
+        moves = []  # (key, actor before, actor after), in order
+        for _, aid, point in point_log:
             key = keys[point]
             if key is not None:
-                before = last.get(key)  # the actor there last
+                before = last.get(key)
                 if before != aid:
                     if before is not None:
                         moves.append((key, before, aid))
                     last[key] = aid
-        self._last_scan = _Scan(point_log, actors, moves, saved)
         # by name: actors of the same name are one
         names = {aid: name for aid, name, _ in actors}
-        for key, before, aid in moves[known:]:
+        for key, before, aid in moves:
             pair = (names.get(before, str(before)), names.get(aid, str(aid)))
             if pair[0] != pair[1]:
                 self.orders.setdefault(key, set()).add(pair)

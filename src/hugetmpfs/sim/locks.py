@@ -157,6 +157,10 @@ def _held_pop(actor: Actor | None, cls: LockClass, what: Any) -> None:
     raise ModelBug(f"{actor.name} releases {cls.name} {what!r} it does not hold")
 
 
+#: class name -> (class, point names of lock, trylock and wait, _may_hold, whether it spins)
+_SPIN_SPECS: dict[str, tuple[LockClass, str, str, str, frozenset[str], bool]] = {}
+
+
 class SpinLock:
     """A spinlock: waiting for it is modelled as blocking (the waiter cannot progress)."""
 
@@ -175,17 +179,24 @@ class SpinLock:
 
     def __init__(self, engine: Engine, cls: str, name: str = "") -> None:
         self.engine = engine
-        self.cls = lock_class(cls)
         self.name = name or cls
         self.owner: Actor | None = None
-        # Point names are built once: lock operations sit on every hot path.
-        self._at_lock = f"lock:{cls}"
-        self._at_trylock = f"trylock:{cls}"
-        self._at_wait = f"wait:{cls}"
-        # ... and so are the actor's entry for it and what lockdep lets one hold around it.
+        # Point names are built once per class: lock operations sit on every hot path (and
+        # machines, built anew for each execution explored, make their locks anew) ...
+        spec = _SPIN_SPECS.get(cls)
+        if spec is None:
+            lc = lock_class(cls)
+            spec = _SPIN_SPECS[cls] = (
+                lc,
+                f"lock:{cls}",
+                f"trylock:{cls}",
+                f"wait:{cls}",
+                _may_hold(lc),
+                not lc.sleeping,
+            )
+        self.cls, self._at_lock, self._at_trylock, self._at_wait, self._may_hold, self._spins = spec
+        # ... and so is the actor's entry for it.
         self._held = (self.cls, self)
-        self._may_hold = _may_hold(self.cls)
-        self._spins = not self.cls.sleeping
 
     def __repr__(self) -> str:
         return self.name

@@ -1,5 +1,5 @@
-"""explore/coverage.py resumes a scan where a point log stops sharing the previous one (DFS
-replays a prefix): the orders it records are those of a scan of every log from the start."""
+"""explore/coverage.py follows actor ids and names only the changes of actor: the orders it
+records are those of the plain scan by name, over logs sharing prefixes as DFS's do."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _reference(logs: list[tuple[list[tuple[int, int, str]], list[tuple[int, str,
     return orders
 
 
-def test_resumed_scans_record_what_full_scans_do() -> None:
+def test_coverage_records_what_a_scan_by_name_does() -> None:
     rng = random.Random(7)
     for _ in range(30):
         actors = [(0, "a", 0), (1, "b", 1), (2, "a", 0), (3, "c", 1)]  # two called "a"
