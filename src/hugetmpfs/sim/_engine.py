@@ -66,8 +66,8 @@ class Engine:
         self.runnable: dict[int, Actor] = {}  # aid -> actor, for the actors that may run
         # sorted(runnable), kept until runnable changes (None): most points change nothing
         self._ids: tuple[int, ...] | None = ()
-        # aid -> (_ids, those of them it may let run while preemption is off), likewise
-        self._pinned: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        # (ids, aid) -> those of the ids actor aid lets run while its preemption is off
+        self._pinned: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = {}
         self.live = 0  # actors not yet done
         self.live_daemons = 0
         self.current: Actor | None = None
@@ -246,13 +246,13 @@ class Engine:
         if ids is None:
             ids = self._ids = tuple(sorted(self.runnable))
         if len(ids) > 1 and cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE:
-            pinned = self._pinned.get(cur.aid)
-            if pinned is not None and pinned[0] is ids:
-                return pinned[1]
-            cpu = cur.cpu  # preemption is off: nobody else of this CPU may run
-            runnable = self.runnable
-            only = tuple(aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu)
-            self._pinned[cur.aid] = (ids, only)
+            key = (ids, cur.aid)
+            only = self._pinned.get(key)
+            if only is None:
+                cpu = cur.cpu  # preemption is off: nobody else of this CPU may run
+                runnable = self.runnable
+                only = tuple([aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu])
+                self._pinned[key] = only
             return only
         return ids
 

@@ -300,12 +300,13 @@ class RWSem:
     def down_read(self) -> None:
         engine = self.engine
         engine.point(self._at_down_read)
-        if engine.lockdep:
+        cur = engine.current
+        if cur is not None and cur.held and engine.lockdep:  # nothing held: nothing to check
             lockdep_acquire(engine, self.cls, self, trylock=False)
         while self.writer is not None or self.writers_waiting:
             self._wait("read")
-        self.readers.append(engine.current)
-        _held_push(engine.current, self.cls, self)
+        self.readers.append(cur)
+        _held_push(cur, self.cls, self)
 
     def down_write(self) -> None:
         engine = self.engine
@@ -333,9 +334,11 @@ class RWSem:
 
     def up_read(self) -> None:
         engine = self.engine
-        self.readers.remove(engine.current)
-        _held_pop(engine.current, self.cls, self)
-        if self in engine.waiters:
+        cur = engine.current
+        self.readers.remove(cur)
+        _held_pop(cur, self.cls, self)
+        waiters = engine.waiters
+        if waiters and self in waiters:
             engine.wake(self)
 
     def up_write(self) -> None:
