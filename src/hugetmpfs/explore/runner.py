@@ -118,7 +118,6 @@ def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: in
         m.sysctl.shmem_huge_recoveries = 0
     engine = m.engine
     engine.max_steps = sc.max_steps
-    engine.recycle = True  # closed below
     m.mount(sc.mount_huge, sc.mount_size)
     recheck = None  # check_machine(m), from the step hook's copies (all invariants only)
     if options.invariants:

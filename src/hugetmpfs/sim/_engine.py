@@ -58,9 +58,6 @@ class Engine:
         self.cpus = cpus
         self.max_steps = max_steps
         self.lockdep = lockdep  # check every lock acquisition against sim/locks.py LOCK_ORDER
-        # whoever sets it promises to close() the engine, which then keeps the actors'
-        # greenlets for later engines' actors (sim/actor.py)
-        self.recycle = False
         self.main = greenlet.getcurrent()
         self.actors: list[Actor] = []  # by id, forever (ids are dense)
         self.runnable: dict[int, Actor] = {}  # aid -> actor, for the actors that may run
@@ -111,7 +108,7 @@ class Engine:
         if not 0 <= cpu < self.cpus:
             raise ValueError(f"cpu {cpu} out of range 0..{self.cpus - 1}")
         aid = len(self.actors)
-        actor = Actor.new(self, aid, name or fn.__name__, cpu, fn, args, daemon)
+        actor = Actor(self, aid, name or fn.__name__, cpu, fn, args, daemon)
         actor.ready_at = self.now()
         self.actors.append(actor)
         self.live += 1
@@ -372,18 +369,14 @@ class Engine:
     def close(self) -> None:
         """End every actor that has not finished (daemons parked in their loops, actors left
         blocked by a finding) and drop the engine's references, so the machine can be
-        freed: the garbage collector cannot see through a suspended greenlet's frame.
-        With ``recycle``, the actors' greenlets are kept for later engines' actors."""
+        freed: the garbage collector cannot see through a suspended greenlet's frame."""
         self.finding = self.finding or Finding("closed", "engine closed", self.steps, self.schedule)
         for actor in self.actors:
-            # (a recycled greenlet not yet started has nothing to end: it waits parked)
-            if not actor.dead and actor.state != DONE and (actor or not self.recycle):
+            if not actor.dead and actor.state != DONE:
                 try:
                     actor.throw(greenlet.GreenletExit)
                 except greenlet.GreenletExit:
                     pass
-            if self.recycle:
-                actor.recycle()
         self.actors.clear()
         self.runnable.clear()
         self._ids = ()
