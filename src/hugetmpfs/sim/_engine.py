@@ -63,8 +63,6 @@ class Engine:
         self.runnable: dict[int, Actor] = {}  # aid -> actor, for the actors that may run
         # sorted(runnable), kept until runnable changes (None): most points change nothing
         self._ids: tuple[int, ...] | None = ()
-        # (ids, aid) -> those of the ids actor aid lets run while its preemption is off
-        self._pinned: dict[tuple[tuple[int, ...], int], tuple[int, ...]] = {}
         self.live = 0  # actors not yet done
         self.live_daemons = 0
         self.current: Actor | None = None
@@ -166,27 +164,9 @@ class Engine:
         self.steps += 1
         if self.point_log is not None:
             self.point_log.append((self.steps, cur.aid, name))
-        if not self.every_point:
-            if self.clock[cur.cpu] >= self.horizon:
-                cur.last_point = name
-                self._decide(cur, name)
-            return
-        # Exploring: _decide's usual case inline, every point being a decision.
-        cur.last_point = name
-        if (
-            self.step_hooks
-            or self.timers
-            or (self.max_steps is not None and self.steps > self.max_steps)
-        ):
+        if self.every_point or self.clock[cur.cpu] >= self.horizon:
+            cur.last_point = name
             self._decide(cur, name)
-            return
-        candidates = self._ids
-        if candidates is None or cur.preempt_count:
-            candidates = self._candidates(cur)
-        if len(candidates) > 1:
-            nxt = self._pick(candidates, cur.aid, name)
-            if nxt != cur.aid:
-                self.main.switch(self.actors[nxt])
 
     def yield_point(self, name: str) -> None:
         """A busy-wait's retry (cond_resched in a loop that waits for another CPU): the
@@ -227,9 +207,7 @@ class Engine:
         if self.timers and self.timers[0][0] <= self.clock[cur.cpu]:
             self.main.switch(_RESCHEDULE)  # let the main loop fire the timers first
             return
-        candidates = self._ids
-        if candidates is None or cur.preempt_count:
-            candidates = self._candidates(cur)
+        candidates = self._candidates(cur)
         if len(candidates) > 1:
             nxt = self._pick(candidates, cur.aid, name)
             if nxt != cur.aid:
@@ -238,26 +216,25 @@ class Engine:
         if not self.every_point:
             self._reset_horizon(cur)
 
-    def _candidates(self, cur: Actor | None) -> tuple[int, ...]:
+    def _candidates(self, cur: Actor | None) -> list[int]:
+        """The ids of the actors that may run now, in increasing order: a new list at each
+        call (the actors' suspended frames keep theirs, and a state fingerprint walks
+        frames: one object shared by several frames would encode as a back-reference, and
+        equal states reached with and without the sharing would differ)."""
         ids = self._ids
         if ids is None:
             ids = self._ids = tuple(sorted(self.runnable))
         if len(ids) > 1 and cur is not None and cur.preempt_count > 0 and cur.state == RUNNABLE:
-            key = (ids, cur.aid)
-            only = self._pinned.get(key)
-            if only is None:
-                cpu = cur.cpu  # preemption is off: nobody else of this CPU may run
-                runnable = self.runnable
-                only = tuple([aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu])
-                self._pinned[key] = only
-            return only
-        return ids
+            cpu = cur.cpu  # preemption is off: nobody else of this CPU may run
+            runnable = self.runnable
+            return [aid for aid in ids if aid == cur.aid or runnable[aid].cpu != cpu]
+        return list(ids)
 
-    def _pick(self, candidates: tuple[int, ...], current: int | None, name: str) -> int:
+    def _pick(self, candidates: list[int], current: int | None, name: str) -> int:
         nxt = self.strategy.pick(candidates, current, name)
         # Exploration keeps the options (shrinking and DFS need them); workloads only the
         # answer, since they replay from the seed.
-        options = candidates if self.every_point else ()
+        options = tuple(candidates) if self.every_point else ()
         self._record((PICK, nxt, options, name, current, self.steps))
         return nxt
 
@@ -380,7 +357,6 @@ class Engine:
         self.actors.clear()
         self.runnable.clear()
         self._ids = ()
-        self._pinned.clear()
         self.waiters.clear()
         self.timers.clear()
         self.step_hooks.clear()
