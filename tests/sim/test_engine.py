@@ -255,3 +255,27 @@ def test_an_actor_spawned_asleep_starts_when_woken() -> None:
     idle.close()
     assert never.dead
     assert log == ["ran"]
+
+
+def test_each_decision_offers_a_list_of_its_own() -> None:
+    """The candidates a decision offers stay in the deciding actor's frame while it is
+    switched away, and state fingerprints walk frames: one list shared by two frames would
+    encode as a back-reference, splitting equal states (explore/fingerprint.py)."""
+
+    class Keep(RandomStrategy):
+        def __init__(self) -> None:
+            super().__init__(1)
+            self.offered: list[object] = []
+
+        def pick(self, runnable, current, point):  # type: ignore[no-untyped-def]
+            self.offered.append(runnable)
+            return super().pick(runnable, current, point)
+
+    strategy = Keep()
+    engine = Engine(strategy, cpus=2)
+    log: list[str] = []
+    engine.spawn(_counter_actor, engine, log, "a", 6, cpu=0)
+    engine.spawn(_counter_actor, engine, log, "b", 6, cpu=1)
+    assert engine.run() is None
+    assert len(strategy.offered) > 5
+    assert len({id(x) for x in strategy.offered}) == len(strategy.offered)
