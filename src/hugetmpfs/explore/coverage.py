@@ -9,7 +9,6 @@ coverage of CHESS-style tools: it names the windows whose both orders were never
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 CONFLICT_PREFIXES = ("lock:", "trylock:", "down_read:", "down_write:", "base/", "recovery/")
 
@@ -29,54 +28,29 @@ class _Keys(dict[str, "str | None"]):
 _KEYS = _Keys()
 
 
-#: Entries of a point log between two saved states of a scan.
-_STRIDE = 16
-
-
 @dataclass
 class Coverage:
     """Observed orders of actors at each conflicting point, across executions."""
 
     orders: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    # The last log added, its actors, its moves (key, actor before, actor after) and every
-    # _STRIDE entries the actor last at each key and how many moves came before.
-    _scan: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(
-        self,
-        point_log: list[tuple[int, int, str]],
-        actors: list[tuple[int, str, int]],
-        shared: int = 0,
+        self, point_log: list[tuple[int, int, str]], actors: list[tuple[int, str, int]]
     ) -> None:
-        """Record the orders of *point_log*; its first *shared* entries are those of the log
-        added before (DFS's executions replay a prefix of the one before: its moves are
-        recorded already, and the scan resumes from a state saved there)."""
-        start, last, moves, saved = 0, {}, [], []  # from the start: nothing seen
-        if shared and self._scan is not None and self._scan[1] == actors:
-            log, _, prev_moves, prev_saved = self._scan
-            start = min(shared, len(point_log), len(log) - 1) // _STRIDE * _STRIDE
-            if start > 0 and point_log[start - 1] == log[start - 1]:
-                state, moved = prev_saved[start // _STRIDE]
-                saved = prev_saved[: start // _STRIDE]
-                last, moves = dict(state), prev_moves[:moved]
-            else:
-                start = 0
-        known = len(moves)  # the moves of the shared prefix, recorded already
         keys = _KEYS
-        for i, (_, aid, point) in enumerate(point_log[start:], start):
-            if not i % _STRIDE:
-                saved.append((dict(last), len(moves)))
+        last: dict[str, int] = {}  # key -> the actor there last
+        moves = []  # (key, actor before, actor after), in order
+        for _, aid, point in point_log:
             key = keys[point]
             if key is not None:
-                before = last.get(key)  # the actor there last
+                before = last.get(key)
                 if before != aid:
                     if before is not None:
                         moves.append((key, before, aid))
                     last[key] = aid
-        self._scan = (point_log, actors, moves, saved)
         # by name: actors of the same name are one
         names = {aid: name for aid, name, _ in actors}
-        for key, before, aid in moves[known:]:
+        for key, before, aid in moves:
             pair = (names.get(before, str(before)), names.get(aid, str(aid)))
             if pair[0] != pair[1]:
                 self.orders.setdefault(key, set()).add(pair)

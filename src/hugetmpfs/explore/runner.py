@@ -201,12 +201,10 @@ def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreR
         if seed is None:
             result.exhausted = isinstance(strategy, DFSStrategy) and strategy.exhausted
             break
-        # the points it passes as the execution before did (DFS replays its prefix)
-        shared = strategy.shared_steps if isinstance(strategy, DFSStrategy) else 0
         run = run_once(sc, strategy, options, seed)
         result.executions += 1
         result.steps += run.steps
-        result.coverage.add(run.point_log, run.actors, shared)
+        result.coverage.add(run.point_log, run.actors)
         result.actors = max(result.actors, len(run.actors))
         if run.finding is not None:
             result.found, result.found_at = run, result.executions

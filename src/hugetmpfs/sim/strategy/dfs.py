@@ -52,9 +52,9 @@ class _Choice:
     taken (``pos``), with what replaying it needs precomputed: its *value*, whether taking
     it is a preemption (*preempt*), and the preemptions *below* it (among the choices
     before it, as taken; fixed while it is on the stack, since only deeper choices change
-    under it); *step* is the engine's step count when it was made."""
+    under it)."""
 
-    __slots__ = ("below", "current", "options", "order", "pos", "preempt", "step", "value")
+    __slots__ = ("below", "current", "options", "order", "pos", "preempt", "value")
 
     def __init__(
         self,
@@ -62,13 +62,11 @@ class _Choice:
         current: int | None,
         order: list[int],
         below: int,
-        step: int,
     ) -> None:
         self.options = options
         self.current = current
         self.order = order
         self.below = below
-        self.step = step
         self.pos = 0
         self.value = order[0]
         self.preempt = self.preempts(self.value)
@@ -146,13 +144,6 @@ class DFSStrategy:
         last = self.stack[self.depth - 1]
         return last.below + last.preempt
 
-    @property
-    def shared_steps(self) -> int:
-        """How many points (from the first) the execution about to run passes exactly as
-        the one before: those up to the choice it takes differently (after new_execution;
-        explore/coverage.py resumes its scan of the point log there)."""
-        return self.stack[-1].step if self.executions > 1 and self.stack else 0
-
     def replaying(self) -> bool:
         """Whether the execution is still following the prefix of an earlier one (the
         next choice is a recorded one): every state until then was seen before."""
@@ -179,8 +170,7 @@ class DFSStrategy:
             if order[0] != default:
                 order.remove(default)
                 order.insert(0, default)
-            step = self.engine.steps if self.engine is not None else 0
-            choice = _Choice(options, current, order, self.used, step)
+            choice = _Choice(options, current, order, self.used)
             stack.append(choice)
         self.depth = depth + 1
         return choice.value
