@@ -154,6 +154,12 @@ def main() -> None:
                 f"{r['seconds_no_invariants']:>7} s",
                 flush=True,
             )
+        met = [r for r in out["dfs"] if r["exhausted"] and r["seconds"] < 60]
+        searched = [r for r in out["dfs"] if not r["found"]]
+        print(
+            f"  exhaustive within 60 s: {len(met)} of the {len(searched)} that find nothing "
+            f"(the longest {max((r['seconds'] for r in searched), default=0)} s)"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
