@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from hugetmpfs.mm.debug import VM_BUG_ON_PAGE
 from hugetmpfs.mm.filemap import lock_page, unlock_page
-from hugetmpfs.mm.machine import PAGE_SHIFT
+from hugetmpfs.mm.machine import PAGE_SHIFT, PAGE_SIZE
 from hugetmpfs.mm.migrate import (
     MIGRATE_SHMEM_RECOVERY,
     MIGRATE_SYNC,
@@ -355,8 +355,7 @@ def _undo_beyond_eof(m: Machine, r: Recovery) -> None:
     the extent's part beyond EOF now that the team is disbanded, as that truncation would
     have."""
     inode = r.inode
-    page = 1 << PAGE_SHIFT
-    start = max((inode.i_size + page - 1) & ~(page - 1), r.head_index << PAGE_SHIFT)
+    start = max((inode.i_size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), r.head_index << PAGE_SHIFT)
     end = ((r.head_index + m.HPAGE_PMD_NR) << PAGE_SHIFT) - 1
     if start <= end:
         shmem_truncate_range(m, inode, start, end)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import greenlet
 
 from hugetmpfs.sim.actor import BLOCKED, DONE, RUNNABLE, SLEEPING, Actor
-from hugetmpfs.sim.schedule import CHOOSE, PICK, Finding, Schedule
+from hugetmpfs.sim.schedule import CHOOSE, PICK, Decision, Finding, Schedule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -73,7 +73,6 @@ class Engine:
         self._seq = 0
         self.steps = 0  # preemption points passed
         self.schedule = Schedule()
-        self._record = self.schedule.recorder()  # cheaper than a Decision per choice
         self.every_point = strategy.every_point
         self.timeless = strategy.timeless
         self.horizon: float = INF
@@ -195,7 +194,9 @@ class Engine:
             self._run_hooks(name)
         nxt = others[0] if len(others) == 1 else self.strategy.pick(others, None, name)
         if len(others) > 1:
-            self._record((PICK, nxt, tuple(others), name, cur.aid, self.steps))
+            self.schedule.decisions.append(
+                Decision(PICK, nxt, tuple(others), name, cur.aid, self.steps)
+            )
         self.main.switch(self.actors[nxt])
 
     def _decide(self, cur: Actor, name: str) -> None:
@@ -213,8 +214,7 @@ class Engine:
             if nxt != cur.aid:
                 self.main.switch(self.actors[nxt])
                 return
-        if not self.every_point:
-            self._reset_horizon(cur)
+        self._reset_horizon(cur)
 
     def _candidates(self, cur: Actor | None) -> list[int]:
         """The ids of the actors that may run now, in increasing order: a new list at each
@@ -235,7 +235,7 @@ class Engine:
         # Exploration keeps the options (shrinking and DFS need them); workloads only the
         # answer, since they replay from the seed.
         options = tuple(candidates) if self.every_point else ()
-        self._record((PICK, nxt, options, name, current, self.steps))
+        self.schedule.decisions.append(Decision(PICK, nxt, options, name, current, self.steps))
         return nxt
 
     def choose(self, n: int, what: str) -> int:
@@ -243,7 +243,7 @@ class Engine:
         if n <= 1:
             return 0
         value = self.strategy.choose(n, what)
-        self._record((CHOOSE, value, (n,), what, None, self.steps))
+        self.schedule.decisions.append(Decision(CHOOSE, value, (n,), what, None, self.steps))
         return value
 
     def _reset_horizon(self, cur: Actor) -> None:

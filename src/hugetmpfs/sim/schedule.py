@@ -10,10 +10,7 @@ reports; replay checks names too, so a schedule from different code is refused, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from typing import Any
 
 PICK = 0
 CHOOSE = 1
@@ -41,47 +38,11 @@ class Decision:
         )
 
 
-#: A decision as the engine records it: Decision's fields, in order.
-Record = tuple[int, int, tuple[int, ...], str, "int | None", int]
-
-
+@dataclass(repr=False)
 class Schedule:
-    """The decisions of one run, in order.
+    """The decisions of one run, in order."""
 
-    The engine records each decision as a plain tuple (:meth:`recorder`), made a
-    :class:`Decision` when ``decisions`` is read: exploration runs thousands of executions
-    whose schedules nobody reads.
-    """
-
-    __slots__ = ("_decisions", "_records")
-
-    def __init__(self, decisions: list[Decision] | None = None) -> None:
-        self._decisions: list[Decision] = [] if decisions is None else decisions
-        self._records: list[Record] = []  # recorded after _decisions, not yet made Decisions
-
-    @property
-    def decisions(self) -> list[Decision]:
-        records = self._records
-        if records:
-            self._decisions.extend([Decision(*r) for r in records])
-            records.clear()
-        return self._decisions
-
-    @decisions.setter
-    def decisions(self, decisions: list[Decision]) -> None:
-        self._records.clear()
-        self._decisions = decisions
-
-    def recorder(self) -> Callable[[Record], None]:
-        """Append a decision given as a :data:`Record`."""
-        return self._records.append
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Schedule):
-            return NotImplemented
-        return self.decisions == other.decisions
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+    decisions: list[Decision] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<Schedule {len(self.decisions)} decisions, {self.preemptions()} preemptions>"

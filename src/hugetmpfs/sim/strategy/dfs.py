@@ -49,12 +49,11 @@ class NondeterminismError(Exception):
 
 class _Choice:
     """A choice on the stack: the options offered, default first in *order*, and the one
-    taken (``pos``), with what replaying it needs precomputed: its *value*, whether taking
-    it is a preemption (*preempt*), and the preemptions *below* it (among the choices
-    before it, as taken; fixed while it is on the stack, since only deeper choices change
-    under it)."""
+    taken (``pos``), with whether taking it is a preemption (*preempt*) and the preemptions
+    *below* it (among the choices before it, as taken; fixed while it is on the stack,
+    since only deeper choices change under it): replaying and _advance need not recount."""
 
-    __slots__ = ("below", "current", "options", "order", "pos", "preempt", "value")
+    __slots__ = ("below", "current", "options", "order", "pos", "preempt")
 
     def __init__(
         self,
@@ -68,8 +67,7 @@ class _Choice:
         self.order = order
         self.below = below
         self.pos = 0
-        self.value = order[0]
-        self.preempt = self.preempts(self.value)
+        self.preempt = self.preempts(order[0])
 
     def preempts(self, value: int) -> bool:
         return self.current is not None and self.current in self.options and value != self.current
@@ -128,10 +126,9 @@ class DFSStrategy:
             order = top.order
             while top.pos + 1 < len(order):
                 top.pos += 1
-                value = order[top.pos]
-                preempt = top.preempts(value)
+                preempt = top.preempts(order[top.pos])
                 if top.below + preempt <= self.bound:
-                    top.value, top.preempt = value, preempt
+                    top.preempt = preempt
                     return True
             stack.pop()
         return False
@@ -166,14 +163,11 @@ class DFSStrategy:
             default = current if current in options else options[0]
             if self.fingerprint is not None and self._revisit(options, current):
                 return default  # the engine has been told to end the execution here
-            order = list(options)
-            if order[0] != default:
-                order.remove(default)
-                order.insert(0, default)
+            order = [default, *(o for o in options if o != default)]
             choice = _Choice(options, current, order, self.used)
             stack.append(choice)
         self.depth = depth + 1
-        return choice.value
+        return choice.order[choice.pos]
 
     def _revisit(self, options: tuple[int, ...], current: int | None) -> bool:
         """Count the state of a new choice; whether to abandon the execution there."""
