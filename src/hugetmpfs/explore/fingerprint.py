@@ -58,11 +58,11 @@ back-references).  What is kept between fingerprints never changes a value
 (tests/explore/test_fingerprint_reference.py and test_fingerprint_caches.py compare with the
 version before, at every DFS choice): within an execution, from its first fingerprint on,
 leaves and arrays unchanged since the previous fingerprint (by identity, then value or
-bytes); across executions, which build their machines anew, the tokens of arrays met at the
-same place in the last four walks (same type and bytes), the digests of arrays' bytes (looked
-up by the bytes), the actors' running point hashes at the previous execution's latest
-fingerprint whose point log is a prefix of this one's (DFS replays a prefix), and the steps of
-those hashes (by the hash before and the point).
+bytes); across executions, which build their machines anew, the digests of arrays' bytes
+(looked up by the bytes) and the steps of the actors' running point hashes (by the hash before
+and the point), most of which DFS's executions share.  Reusing more across executions (array
+tokens by their place in the walk, the running point hashes from the previous execution's
+equal log prefix) measured within noise and was taken out.
 """
 
 from __future__ import annotations
@@ -72,12 +72,11 @@ import marshal
 import sys
 import types
 from array import array
-from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
-from itertools import chain, compress, count
-from operator import attrgetter, itemgetter, ne
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import greenlet
@@ -137,8 +136,6 @@ class _Walker:
         self.arrays = {} if arrays is None else arrays
         # id -> (object, a copy of its fields or items, its encoding), for leaves
         self.leaves: dict[int, tuple[Any, Any, Any]] = {} if leaves is None else leaves
-        # (array, a copy of its bytes, its token) for each array met, in the walk's order
-        self.order: list[tuple[Any, bytearray, Any]] = []
 
     def walk(self, obj: Any) -> None:
         t = type(obj)
@@ -202,32 +199,15 @@ class _Walker:
         # the same array as at this execution's previous fingerprint, its bytes unchanged:
         # a bytearray compares with the array's buffer byte for byte (memcmp, no copy)
         before = self.arrays.get(id(obj))
-        order = self.order
         if before is not None and before[0] is obj and before[1] == obj:
-            order.append(before)
             self.out.append(before[2])
             return
-        # else an array met at the same place in one of the last walks (of another
-        # execution, say), its type and bytes the same: its token is this one's
-        k = len(order)
-        for previous in _ARRAY_ORDERS:
-            if k < len(previous):
-                before = previous[k]
-                token = before[2]
-                if token[1] == obj.typecode and before[1] == obj:
-                    before = (obj, before[1], token)
-                    self.arrays[id(obj)] = before
-                    order.append(before)
-                    self.out.append(token)
-                    return
         now = obj.tobytes()
         digest = _DIGESTS.get(now)
         if digest is None:
             digest = _remember_digest(now)
         token = ("a", obj.typecode, len(obj), digest)
-        before = (obj, bytearray(now), token)
-        self.arrays[id(obj)] = before
-        order.append(before)
+        self.arrays[id(obj)] = (obj, bytearray(now), token)
         self.out.append(token)
 
     def _lock(self, obj: SpinLock) -> None:
@@ -498,9 +478,6 @@ def _handler(t: type) -> _Handler:
     return w._instance
 
 
-#: The arrays the last few walks met, each in its order (``_Walker.order``), latest first.
-_ARRAY_ORDERS: deque[list[tuple[Any, bytearray, Any]]] = deque(maxlen=4)
-
 _LEAF_LIST = 8  # lists at least this long are cached as leaves when all primitive
 
 #: The digests of arrays' bytes met lately, by the bytes (Python's own hash of them costs a
@@ -618,8 +595,6 @@ def _value(obj: Any) -> Any:
 #: executions share their prefixes: most steps were hashed before.
 _STEPS: dict[tuple[bytes, str], bytes] = {}
 _STEPS_MAX = 200_000
-#: The last fingerprinter's copy of its point log and its checkpoints (see ``_resume``).
-_PREVIOUS: list[tuple[list[tuple[int, int, str]], list[tuple[int, dict[int, bytes]]]]] = [([], [])]
 
 
 class Fingerprinter:
@@ -631,9 +606,6 @@ class Fingerprinter:
         self.engine = engine
         self.cursor = 0
         self.history: dict[int, bytes] = {}  # actor id -> running hash of its points
-        self.seen: list[tuple[int, int, str]] = []  # a copy of the log up to the cursor
-        # (cursor, a copy of the history there) at each fingerprint, for the next execution
-        self.checkpoints: list[tuple[int, dict[int, bytes]]] = []
         self.arrays: dict[int, tuple[Any, bytearray, Any]] = {}
         self.leaves: dict[int, tuple[Any, Any, Any]] = {}
         self.calls = 0
@@ -642,17 +614,12 @@ class Fingerprinter:
         log = self.engine.point_log
         if log is None:
             raise ValueError("fingerprints need the engine's point log")
-        if self.cursor == 0:
-            self._resume(log)
         hist = self.history
         steps = _STEPS
         if len(steps) > _STEPS_MAX:
             steps.clear()
-        seen = self.seen
         for i in range(self.cursor, len(log)):
-            entry = log[i]
-            seen.append(entry)
-            _, aid, name = entry
+            _, aid, name = log[i]
             before = hist.get(aid, b"")
             after = steps.get((before, name))
             if after is None:
@@ -661,32 +628,13 @@ class Fingerprinter:
                 after = steps[before, name] = h.digest()
             hist[aid] = after
         self.cursor = len(log)
-        self.checkpoints.append((self.cursor, dict(hist)))
-        _PREVIOUS[0] = (seen, self.checkpoints)
         return tuple(sorted(hist.items()))
-
-    def _resume(self, log: list[tuple[int, int, str]]) -> None:
-        """Start from the running hashes at the latest fingerprint of the previous execution
-        whose point log up to there is this log's: DFS's executions replay a prefix."""
-        seen, checkpoints = _PREVIOUS[0]
-        # the first entry where the two logs differ (compared in C, no copies), then the
-        # last checkpoint before it
-        same = next(compress(count(), map(ne, seen, log)), min(len(seen), len(log)))
-        k = bisect_right(checkpoints, same, key=itemgetter(0))
-        if k == 0:
-            return
-        cursor, hist = checkpoints[k - 1]
-        self.seen = seen[:cursor]
-        self.checkpoints = checkpoints[:k]
-        self.history = dict(hist)
-        self.cursor = cursor
 
     def __call__(self) -> bytes:
         w = _Walker(self.arrays, self.leaves)
         self.calls += 1
         w.walk(self.root)
         w.walk(self.engine)  # if the root does not reach it
-        _ARRAY_ORDERS.appendleft(w.order)
         w.out.append(self._histories())
         return hashlib.blake2b(marshal.dumps(w.out, _MARSHAL), digest_size=16).digest()
 
