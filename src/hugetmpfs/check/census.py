@@ -26,7 +26,6 @@ from hugetmpfs.mm.machine import MAX_ORDER, NIL, PAGE_SHIFT
 from hugetmpfs.mm.mm_types import PTE_PFN_SHIFT, PTE_PRESENT, HugePmd, PageTable
 from hugetmpfs.mm.page_alloc import POISON
 from hugetmpfs.mm.page_flags import PG_mlocked, PG_swapbacked, PG_swapcache, PG_team
-from hugetmpfs.mm.radix_tree import SHIFT as RADIX_SHIFT
 from hugetmpfs.mm.radix_tree import radix_to_swp_entry
 from hugetmpfs.mm.swap import NR_LRU_LISTS
 
@@ -259,26 +258,17 @@ class Census:
         for mapping in self.address_spaces:
             is_shmem = int(mapping.a_ops == "shmem_aops")
             tally = per_mapping[id(mapping)] = [0, 0]
-            tree, mapping_id = mapping.page_tree, mapping.id
-            # the tree's nodes directly (page_tree.items() in index order, without its
-            # range tests): each node's occupied slots, lowest bit first
-            for key in tree.keys:
-                node = tree.nodes[key]
-                slots, mask, base = node.slots, node.mask, key << RADIX_SHIFT
-                while mask:
-                    low = mask & -mask
-                    mask ^= low
-                    index = base | (low.bit_length() - 1)
-                    entry = slots[index - base]
-                    if entry < 0:  # an exceptional (swap) entry
-                        swaps.append((mapping, index, radix_to_swp_entry(entry)))
-                        tally[1] += 1
-                        continue
-                    tally[0] += 1
-                    if entry < n:
-                        rows += (entry, index, mapping_id, is_shmem)
-                    else:
-                        problems.append(f"{mapping!r} index {index:#x} holds pfn {entry}")
+            mapping_id = mapping.id
+            for index, entry in mapping.page_tree.items():
+                if entry < 0:  # an exceptional (swap) entry
+                    swaps.append((mapping, index, radix_to_swp_entry(entry)))
+                    tally[1] += 1
+                    continue
+                tally[0] += 1
+                if entry < n:
+                    rows += (entry, index, mapping_id, is_shmem)
+                else:
+                    problems.append(f"{mapping!r} index {index:#x} holds pfn {entry}")
         # one conversion for the four arrays (views of its columns: entries are few, and
         # numpy calls cost the most)
         pfn, index, ids, shmem = np.array(rows, dtype=np.int64).reshape(-1, 4).T
