@@ -294,12 +294,8 @@ def lru_size_matches_lists(ctx: Context) -> list[Violation]:
     LRU weight, a parked tail 0)."""
     m, c = ctx.m, ctx.census
     r = Report("lru_size_matches_lists")
-    flags, private, mask = m.flags, m.private, m.team.TEAM_LRU_WEIGHT_MASK
     for lru, members in enumerate(c.lru.members):
-        # Σ weight(m, page), inline: a team page weighs its LRU weight, any other 1
-        total = (
-            sum(private[p] & mask if flags[p] & PG_team else 1 for p in members) if members else 0
-        )
+        total = sum(weight(m, page) for page in members)
         if total != m.lru_size[lru]:  # (the message is made only then)
             r.expect(f"lru_size[{LRU_NAMES[lru]}] vs weights on the list", total, m.lru_size[lru])
     return r.result()
