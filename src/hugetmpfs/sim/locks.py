@@ -301,7 +301,7 @@ class RWSem:
         engine = self.engine
         engine.point(self._at_down_read)
         cur = engine.current
-        if cur is not None and cur.held and engine.lockdep:  # nothing held: nothing to check
+        if engine.lockdep:
             lockdep_acquire(engine, self.cls, self, trylock=False)
         while self.writer is not None or self.writers_waiting:
             self._wait("read")
