@@ -275,32 +275,12 @@ OBJECT_PARTS: dict[str, Callable[[Any], tuple[Any, ...]]] = {
 OBJECT_NAMES = tuple(OBJECT_PARTS)
 
 
+_COPIES = tuple(OBJECT_PARTS.values())
+
+
 def copy_objects(m: Any) -> tuple[Any, ...]:
-    """Every OBJECT_PARTS copy, in its order, made in one call (the small ones inline):
-    ``tuple(copy(m) for copy in OBJECT_PARTS.values())``."""
-    recoveries = getattr(m, "recoverylist", None)
-    space = getattr(m, "swapper_space", None)
-    si = getattr(m, "swap_info", None)
-    return (
-        tuple(m.mappings),
-        (tuple(m.lru_head), tuple(m.lru_tail), tuple(m.lru_size)),
-        (tuple(m.free_head), tuple(m.nr_free)),
-        tuple(map(tuple, m.pcp)),
-        tuple(map(tuple, m.lru_add_pvec)),
-        tuple(m.vmstat.zone),
-        _page_caches(m),
-        _mm(m),
-        _files(m),
-        (
-            None if space is None else tuple(space.items()),
-            None if si is None else (si, si.max, si.inuse_pages, si.swap_map.tobytes()),
-        ),
-        tuple(getattr(m, "hog_pages", ())),
-        None
-        if recoveries is None
-        else tuple((r, r.bumped, r.migrated_head, r.filled_head, r.exiting) for r in recoveries),
-        tuple(tuple(fn(m)) for fn in getattr(m, "check_owners", ())),
-    )
+    """Every OBJECT_PARTS copy, in its order, made in one call."""
+    return tuple([copy(m) for copy in _COPIES])
 
 
 PARTS = frozenset({*ARRAY_PARTS, *OBJECT_PARTS, "at_rest", "held"})
