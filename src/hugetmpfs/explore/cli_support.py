@@ -94,7 +94,7 @@ def replay_file(path: str, as_json: bool) -> int:
     data = fnd.load_finding(path)
     sc = scenario_named(data.get("scenario", ""))
     fnd.check_compatible(path, data, sc)
-    run = replay(sc, fnd.schedule_of(data).decisions, fnd.replay_options(data))
+    run = replay(sc, fnd.schedule_of(data).decisions, fnd.replay_options(data), where=True)
     got = list(run.finding.signature()) if run.finding else None
     same = got == data["finding"]["signature"]
     if as_json:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from hugetmpfs._version import __version__
 from hugetmpfs.errors import InputError
+from hugetmpfs.explore.where import label
 from hugetmpfs.sim.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -68,7 +70,8 @@ def save_finding(result: ExploreResult, directory: str = "findings") -> str:
 
 def chrome_trace(run: Execution) -> dict[str, Any]:
     """The run as Chrome trace events (open in Perfetto or chrome://tracing): one thread per
-    actor, one slice per stretch of consecutive points, one microsecond per step."""
+    actor, one slice per stretch of consecutive points (named after its first, with every
+    point and its kernel function in its args), one microsecond per step."""
     events: list[dict[str, Any]] = [
         {
             "ph": "M",
@@ -79,23 +82,18 @@ def chrome_trace(run: Execution) -> dict[str, Any]:
         }
         for aid, name, cpu in run.actors
     ]
-    stretch: list[tuple[int, int, str]] = []
-    for entry in [*run.point_log, (0, -1, "")]:
-        if stretch and entry[1] != stretch[0][1]:
-            first, last = stretch[0], stretch[-1]
-            events.append(
-                {
-                    "ph": "X",
-                    "pid": 1,
-                    "tid": first[1],
-                    "ts": first[0],
-                    "dur": last[0] - first[0] + 1,
-                    "name": first[2],
-                    "args": {"points": [p for _, _, p in stretch]},
-                }
-            )
-            stretch = []
-        stretch.append(entry)
+    for first, last, aid, texts in _stretches(run):
+        events.append(
+            {
+                "ph": "X",
+                "pid": 1,
+                "tid": aid,
+                "ts": first,
+                "dur": last - first + 1,
+                "name": texts[0],
+                "args": {"points": texts},
+            }
+        )
     if run.finding is not None:
         events.append(
             {
@@ -146,26 +144,57 @@ def schedule_of(data: dict[str, Any]) -> Schedule:
     return Schedule.from_json(data["schedule"])
 
 
+def _stretches(run: Execution) -> list[tuple[int, int, int, list[str]]]:
+    """The runs of consecutive points of one actor: (first step, last step, actor id, the
+    points as a report shows them, with their kernel functions when known)."""
+    functions = run.functions
+    out: list[tuple[int, int, int, list[str]]] = []
+    for i, (step, aid, point) in enumerate(run.point_log):
+        text = label(functions[i] if functions is not None else None, point)
+        if out and out[-1][2] == aid:
+            first, _, _, texts = out[-1]
+            texts.append(text)
+            out[-1] = (first, step, aid, texts)
+        else:
+            out.append((step, step, aid, [text]))
+    return out
+
+
+def _lines(text: str, width: int) -> list[str]:
+    return textwrap.wrap(
+        text, width, subsequent_indent="  ", break_long_words=True, break_on_hyphens=False
+    ) or [""]
+
+
 def diagram(run: Execution, width: int = 38, max_rows: int = 60) -> str:
-    """Columns per actor, one row per run of consecutive points of one actor."""
+    """Columns per actor, one row per run of consecutive points of one actor, naming the
+    kernel function of each point when the run knows them (Execution.functions); a cell
+    too long for its column continues on the next lines, never cut."""
     names = {aid: f"{name} (cpu{cpu})" for aid, name, cpu in run.actors}
     shown = sorted({aid for _, aid, _ in run.point_log})
-    header = " | ".join(f"{names.get(a, a)!s:<{width}}"[:width] for a in shown)
-    rows = [header, "-" * len(header)]
-    last_actor, points = None, []
-    segments: list[tuple[int, list[str]]] = []
-    for _, aid, point in run.point_log:
-        if aid != last_actor and points:
-            segments.append((last_actor, points))  # type: ignore[arg-type]
-            points = []
-        last_actor = aid
-        points.append(point)
-    if points:
-        segments.append((last_actor, points))  # type: ignore[arg-type]
-    for aid, pts in segments[-max_rows:]:
-        text = pts[0] if len(pts) == 1 else f"{pts[0]} .. {pts[-1]} ({len(pts)})"
-        cells = [(text if a == aid else "")[:width].ljust(width) for a in shown]
-        rows.append(" | ".join(cells).rstrip())
+
+    def row(cells: dict[int, str]) -> list[str]:
+        wrapped = {aid: _lines(text, width) for aid, text in cells.items()}
+        height = max(map(len, wrapped.values()), default=1)
+        return [
+            " | ".join(
+                (wrapped[a][k] if a in wrapped and k < len(wrapped[a]) else "").ljust(width)
+                for a in shown
+            ).rstrip()
+            for k in range(height)
+        ]
+
+    header = row({a: str(names.get(a, a)) for a in shown})
+    rows = [*header, "-" * ((width + 3) * len(shown) - 3)]
+    stretches = _stretches(run)
+    if len(stretches) > max_rows:
+        rows.append(
+            f"({len(stretches) - max_rows} earlier stretches not shown: every point is in "
+            "the .trace.json beside the schedule file)"
+        )
+    for _, _, aid, texts in stretches[-max_rows:]:
+        text = texts[0] if len(texts) == 1 else f"{texts[0]} .. {texts[-1]} ({len(texts)} points)"
+        rows += row({aid: text})
     return "\n".join(rows)
 
 

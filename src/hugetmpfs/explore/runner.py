@@ -14,6 +14,7 @@ from hugetmpfs.check import check_machine, step_hook
 from hugetmpfs.errors import InputError
 from hugetmpfs.explore.coverage import Coverage
 from hugetmpfs.explore.fingerprint import fingerprinter
+from hugetmpfs.explore.where import WhereLog
 from hugetmpfs.shmem.machine import Machine
 from hugetmpfs.sim import RandomStrategy, ReplayStrategy
 from hugetmpfs.sim._engine import ABANDONED
@@ -64,6 +65,9 @@ class Execution:
     point_log: list[tuple[int, int, str]]
     actors: list[tuple[int, str, int]]  # (id, name, cpu)
     pruned: bool = False  # DFS abandoned it at a state explored before
+    # the kernel function each point_log entry was reached in (explore/where.py), for the
+    # executions a report shows; None for the others
+    functions: list[str] | None = None
 
 
 @dataclass
@@ -108,8 +112,11 @@ def make_strategy(options: ExploreOptions) -> Strategy:
     raise InputError(f"unknown strategy {options.strategy!r} (one of: {', '.join(STRATEGIES)})")
 
 
-def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: int = 0) -> Execution:
-    """One execution of *sc* under *strategy* (already told of the new execution)."""
+def run_once(
+    sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: int = 0, where: bool = False
+) -> Execution:
+    """One execution of *sc* under *strategy* (already told of the new execution); with
+    *where*, noting the kernel function of each point (Execution.functions)."""
     config = sc.config(options.variant, options.guards_off, seed)
     if not options.kswapd_asleep:
         config = replace(config, kswapd_asleep=False)
@@ -127,7 +134,7 @@ def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: in
         if isinstance(strategy, DFSStrategy):
             hook = _unless_replaying(hook, strategy)
         engine.step_hooks.append(hook)
-    engine.point_log = []
+    engine.point_log = WhereLog() if where else []
     end_check = sc.setup(m)
     if isinstance(strategy, DFSStrategy):
         strategy.fingerprint = fingerprinter(m, engine)
@@ -142,7 +149,8 @@ def run_once(sc: Scenario, strategy: Strategy, options: ExploreOptions, seed: in
     finally:
         log = engine.point_log or []
         engine.close()
-    return Execution(finding, engine.steps, seed, log, actors, pruned)
+    functions = log.functions if isinstance(log, WhereLog) else None
+    return Execution(finding, engine.steps, seed, log, actors, pruned, functions)
 
 
 def _unless_replaying(hook: StepHook, dfs: DFSStrategy) -> StepHook:
@@ -214,6 +222,7 @@ def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreR
                 small = shrink(sc, run, options)
                 result.found = small.run
                 result.shrunk_from = small.original_steps
+            result.found = with_functions(sc, result.found, options)
             break
     result.seconds = time.perf_counter() - start
     if isinstance(strategy, PCTStrategy):
@@ -223,9 +232,28 @@ def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreR
     return result
 
 
-def replay(sc: Scenario, decisions: list[Decision], options: ExploreOptions) -> Execution:
+def replay(
+    sc: Scenario,
+    decisions: list[Decision],
+    options: ExploreOptions,
+    seed: int = 0,
+    where: bool = False,
+) -> Execution:
     """Run *sc* once more, following a recorded schedule exactly."""
-    return run_once(sc, ReplayStrategy(decisions), options)
+    return run_once(sc, ReplayStrategy(decisions), options, seed, where)
+
+
+def with_functions(sc: Scenario, run: Execution, options: ExploreOptions) -> Execution:
+    """*run* (a finding) replayed from its schedule, noting the kernel function of each
+    point for its report.  Executions are pure functions of their choices: the replay is
+    the same execution, step for step."""
+    assert run.finding is not None
+    again = replay(sc, run.finding.schedule.decisions, options, run.seed, where=True)
+    if again.point_log != run.point_log or again.finding is None:
+        raise AssertionError(f"{sc.name}: replaying a finding's schedule gave another execution")
+    if again.finding.signature() != run.finding.signature():
+        raise AssertionError(f"{sc.name}: replaying a finding's schedule gave another finding")
+    return again
 
 
 def _explore_parallel(sc: Scenario, options: ExploreOptions, workers: int) -> ExploreResult:
@@ -254,5 +282,6 @@ def _explore_parallel(sc: Scenario, options: ExploreOptions, workers: int) -> Ex
 
             small = shrink(sc, run, options)
             result.found, result.shrunk_from = small.run, small.original_steps
+        result.found = with_functions(sc, result.found, options)
     result.seconds = time.perf_counter() - start
     return result
