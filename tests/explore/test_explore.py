@@ -213,3 +213,20 @@ def test_pct_reports_its_bound_next_to_what_it_observed(tmp_path: Path) -> None:
     assert f"found at execution {out['executions']}" in text
     dfs = _explore_cli(tmp_path, "demo-trylock", "--strategy", "dfs", "--schedules", "20", "--json")
     assert json.loads(dfs)["pct"] is None
+
+
+def test_the_report_says_what_shrinking_took_away() -> None:
+    from hugetmpfs.explore.findings import report
+
+    noisy = REGISTRY["demo-lock-order-noisy"]
+    result = explore(noisy, ExploreOptions("random", 1000, seed=0))
+    assert result.found is not None
+    assert result.found.finding is not None
+    before = result.shrunk_from_preemptions
+    assert before is not None
+    assert before > result.found.finding.schedule.preemptions()
+    text = report(result, None)
+    assert f"shrunk   from {before} preemptions and {result.shrunk_from} steps" in text
+    unshrunk = explore(noisy, ExploreOptions("random", 1000, seed=0, shrink=False))
+    assert unshrunk.shrunk_from is None
+    assert "shrunk" not in report(unshrunk, None)

@@ -12,6 +12,7 @@ from hugetmpfs.explore import findings as fnd
 from hugetmpfs.explore.runner import ExploreOptions, ExploreResult, explore, pct_bound, replay
 from hugetmpfs.explore.scenario import REGISTRY, Scenario
 from hugetmpfs.shmem.names import GUARDS
+from hugetmpfs.sim import ReplayDivergedError
 
 
 def _registry() -> dict[str, Scenario]:
@@ -67,6 +68,11 @@ def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
         if f is None
         else {"kind": f.kind, "message": f.message.splitlines()[0], "step": f.step},
         "schedule_file": path,
+        # the steps and preemptions of the execution found, before shrinking (null: not
+        # shrunk)
+        "shrunk_from": None
+        if result.shrunk_from is None
+        else {"steps": result.shrunk_from, "preemptions": result.shrunk_from_preemptions},
         "exhausted": result.exhausted,
         "coverage": result.coverage.table(),
         "seconds": round(result.seconds, 3),
@@ -90,11 +96,20 @@ def explore_scenario(name: str, opts: ExploreOptions, as_json: bool, workers: in
     return 1 if result.found else 0
 
 
+_DIVERGED = " (the schedule was recorded from other inputs or other model code)"
+
+
 def replay_file(path: str, as_json: bool) -> int:
     data = fnd.load_finding(path)
     sc = scenario_named(data.get("scenario", ""))
     fnd.check_compatible(path, data, sc)
-    run = replay(sc, fnd.schedule_of(data).decisions, fnd.replay_options(data), where=True)
+    try:
+        run = replay(sc, fnd.schedule_of(data).decisions, fnd.replay_options(data), where=True)
+    except ReplayDivergedError as e:  # in the engine's own loop
+        raise InputError(f"{path}: {e}{_DIVERGED}") from None
+    diverged = run.finding.details.get("exception") if run.finding else None
+    if isinstance(diverged, ReplayDivergedError):  # in an actor
+        raise InputError(f"{path}: {diverged}{_DIVERGED}")
     got = list(run.finding.signature()) if run.finding else None
     same = got == data["finding"]["signature"]
     if as_json:

@@ -3,7 +3,9 @@ the side-by-side diagram of what each actor did.
 
 A schedule file is JSON holding the format and package versions, the scenario, variant,
 hpage_nr, disabled guards, strategy, seed, the finding and every choice.  Replay refuses a
-file from another format or a scenario whose geometry differs, naming the field.
+file from another format, with a field missing or of the wrong kind, or for a scenario whose
+geometry differs, naming the field (or the schedule entry) and why; a schedule the run
+departs from (recorded from other inputs or other model code) is refused likewise.
 
 Format 2 is written now.  Format 1 files were recorded while kswapd started runnable (its
 first run only went to sleep, but until then it was an option at every decision); they
@@ -19,10 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from hugetmpfs._version import __version__
 from hugetmpfs.errors import InputError
+from hugetmpfs.explore.runner import STRATEGIES
 from hugetmpfs.explore.where import label
-from hugetmpfs.sim.schedule import Schedule
+from hugetmpfs.shmem.names import GUARDS, VARIANTS
+from hugetmpfs.sim.schedule import CHOOSE, PICK, Schedule
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hugetmpfs.explore.runner import Execution, ExploreOptions, ExploreResult
     from hugetmpfs.explore.scenario import Scenario
 
@@ -109,6 +115,8 @@ def chrome_trace(run: Execution) -> dict[str, Any]:
 
 
 def load_finding(path: str) -> dict[str, Any]:
+    """A schedule file's contents, every field checked: a bad one is named with the reason
+    (InputError), before anything runs."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -116,7 +124,64 @@ def load_finding(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read the schedule file: {e}") from None
     if not isinstance(data, dict) or data.get("format") not in FORMATS:
         raise InputError(f"{path}: not a schedule file of format {' or '.join(map(str, FORMATS))}")
+    for name, ok, what in _FIELDS:
+        if name not in data:
+            raise InputError(f"{path}: no {name!r} field")
+        if not ok(data[name]):
+            raise InputError(f"{path}: {name!r} is {data[name]!r}, not {what}")
+    for name in data["guards_off"]:
+        if name not in GUARDS:
+            raise InputError(f"{path}: 'guards_off' names {name!r}, not a guard of this model")
+    finding = data["finding"]
+    for name, ok, what in _FINDING_FIELDS:
+        if not ok(finding.get(name)):
+            raise InputError(f"{path}: 'finding' has {name!r} {finding.get(name)!r}, not {what}")
+    for i, entry in enumerate(data["schedule"]):
+        problem = _entry_problem(entry)
+        if problem:
+            raise InputError(f"{path}: schedule entry {i} ({json.dumps(entry)}): {problem}")
     return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_FIELDS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("scenario", lambda v: isinstance(v, str), "a scenario's name"),
+    ("variant", lambda v: v in VARIANTS, f"one of {', '.join(VARIANTS)}"),
+    ("hpage_nr", _is_int, "an integer"),
+    ("guards_off", lambda v: isinstance(v, list), "a list of guard names"),
+    ("strategy", lambda v: v in STRATEGIES, f"one of {', '.join(STRATEGIES)}"),
+    ("seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("finding", lambda v: isinstance(v, dict), "an object"),
+    ("schedule", lambda v: isinstance(v, list), "a list of decisions"),
+)
+_FINDING_FIELDS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("kind", lambda v: isinstance(v, str), "a string"),
+    ("signature", lambda v: isinstance(v, list), "a list"),
+    ("message", lambda v: isinstance(v, str), "a string"),
+    ("step", _is_int, "an integer"),
+)
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """Why a schedule entry is not ``[kind, value, options, point, current]`` (Schedule
+    .to_json), or None."""
+    if not isinstance(entry, list) or len(entry) != 5:
+        return "not [kind, value, options, point, current]"
+    kind, value, options, point, current = entry
+    if kind not in (PICK, CHOOSE) or isinstance(kind, bool):
+        return f"kind {kind!r} is neither {PICK} (pick an actor) nor {CHOOSE} (a data choice)"
+    if not _is_int(value):
+        return f"value {value!r} is not an integer"
+    if not isinstance(options, list) or not all(map(_is_int, options)):
+        return f"options {options!r} is not a list of integers"
+    if not isinstance(point, str):
+        return f"point {point!r} is not a string"
+    if current is not None and not _is_int(current):
+        return f"current {current!r} is neither an actor id nor null"
+    return None
 
 
 def replay_options(data: dict[str, Any]) -> ExploreOptions:
@@ -198,6 +263,10 @@ def diagram(run: Execution, width: int = 38, max_rows: int = 60) -> str:
     return "\n".join(rows)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def _states(result: ExploreResult) -> str:
     how = "pruned at a revisited state" if result.options.prune else "pruning off"
     return f"states   {result.states} distinct, {result.pruned} executions {how}"
@@ -241,8 +310,16 @@ def report(result: ExploreResult, path: str | None) -> str:
     lines.append(
         f"found    execution {result.found_at} of at most {opts.schedules} "
         f"({opts.strategy}, seed {result.found.seed}), step {f.step}, "
-        f"{f.schedule.preemptions()} preemptions"
+        f"{_count(f.schedule.preemptions(), 'preemption')}"
     )
+    if result.shrunk_from is not None:
+        was = (result.shrunk_from_preemptions, result.shrunk_from)
+        now = (f.schedule.preemptions(), result.found.steps)
+        lines.append(
+            f"shrunk   from {_count(was[0], 'preemption')} and {_count(was[1], 'step')}"
+            if was != now
+            else "shrunk   nothing: no schedule with fewer preemptions or steps finds it"
+        )
     if opts.strategy == "dfs":
         lines.append(_states(result))
     if opts.strategy == "pct":

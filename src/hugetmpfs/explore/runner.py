@@ -82,7 +82,9 @@ class ExploreResult:
     exhausted: bool = False  # DFS searched every schedule within its bound
     actors: int = 0
     k: int = 0  # PCT's final estimate of the steps per execution
-    shrunk_from: int | None = None  # the found schedule's steps, when shrinking shortened it
+    # the steps and preemptions of the execution found, before shrinking (None: not shrunk)
+    shrunk_from: int | None = None
+    shrunk_from_preemptions: int | None = None
     coverage: Coverage = field(default_factory=Coverage)
     extra: dict[str, float] = field(default_factory=dict)
     states: int = 0  # DFS: distinct state fingerprints at its choices
@@ -222,6 +224,7 @@ def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreR
                 small = shrink(sc, run, options)
                 result.found = small.run
                 result.shrunk_from = small.original_steps
+                result.shrunk_from_preemptions = small.original_preemptions
             result.found = with_functions(sc, result.found, options)
             break
     result.seconds = time.perf_counter() - start
@@ -282,6 +285,7 @@ def _explore_parallel(sc: Scenario, options: ExploreOptions, workers: int) -> Ex
 
             small = shrink(sc, run, options)
             result.found, result.shrunk_from = small.run, small.original_steps
+            result.shrunk_from_preemptions = small.original_preemptions
         result.found = with_functions(sc, result.found, options)
     result.seconds = time.perf_counter() - start
     return result

@@ -35,6 +35,7 @@ class ShrinkResult:
     run: Execution
     original_steps: int
     replays: int
+    original_preemptions: int = 0
 
 
 ONE_PREEMPTION_SPAN = 64  # choices of the default run tried for a single preemption
@@ -117,4 +118,5 @@ def shrink(
             if found is not None:
                 best, progress = found, True
                 break
-    return ShrinkResult(best, run.steps, replays)
+    assert run.finding is not None
+    return ShrinkResult(best, run.steps, replays, run.finding.schedule.preemptions())

@@ -1,5 +1,5 @@
-"""The model's named choices: behaviours (variants of the spec, known bugs and their fixes)
-and race guards.
+"""The model's named choices: the two forms of recovery, behaviours (variants of the spec,
+known bugs and their fixes) and race guards.
 
 Guard names are ``base/<race id>`` for reference/hugh-series-01-22.md and
 ``recovery/<race id>`` for reference/hugh-series-23-31.md (DESIGN.md §4).  A name is listed
@@ -8,6 +8,10 @@ for anything else is rejected as bad input.
 """
 
 from __future__ import annotations
+
+#: The two forms of recovery (DESIGN.md §2): the seed patch's two-pass enteam (v24) and the
+#: migration callback that enteams under tree_lock (v29).
+VARIANTS = ("v24", "v29")
 
 #: name -> one-line description
 BEHAVIOURS: dict[str, str] = {

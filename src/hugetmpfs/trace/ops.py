@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hugetmpfs.shmem.names import VARIANTS
 from hugetmpfs.shmem.recovery_stats import RECOVERY_STATS
 
 GiB = 1 << 30
@@ -91,7 +92,6 @@ ADVICES = (
     "MADV_COLLAPSE",
 )
 HUGE_MODES = ("never", "always", "within_size", "advise")
-VARIANTS = ("v24", "v29")
 
 MAX_LEN = GiB  # len of pread / pwrite / touch: 0..1 GiB
 MOUNT_SIZE_MIN, MOUNT_SIZE_MAX, MOUNT_SIZE_DEFAULT = 4 * KiB, GiB, 256 * MiB

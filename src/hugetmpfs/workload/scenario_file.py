@@ -21,6 +21,7 @@ from typing import Any
 from hugetmpfs.errors import ScenarioError
 from hugetmpfs.shmem.inode import HUGE_MODES
 from hugetmpfs.shmem.machine import MachineConfig, Sysctls
+from hugetmpfs.shmem.names import VARIANTS
 from hugetmpfs.shmem.sysctl import SYSCTLS, set_sysctl
 from hugetmpfs.workload.phases import PHASE_ARGS, Arg
 from hugetmpfs.workload.scenario import MountSpec, Phase, ProcessSpec, RunSpec, SampleSpec, Scenario
@@ -28,7 +29,6 @@ from hugetmpfs.workload.toml_lines import Path, format_path, key_lines, line_of
 
 _SIZE = re.compile(r"^([0-9]+)([KMGkmg]?)$")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-VARIANTS = ("v24", "v29")
 SCALES = (1, 2, 4, 8, 16, 32, 64)
 
 _TOP = ("name", "description", "shows", "machine", "sysctl", "sample", "run", "mount", "process")
