@@ -361,7 +361,8 @@ def sweep(
     "--self-test",
     "self_test",
     is_flag=True,
-    help="Every guard off must be found, all guards on must not (DFS).",
+    help="Every guard off must be found, all guards on must not (DFS); of SCENARIO only "
+    "when one is named.",
 )
 def explore(
     scenario: str | None,
@@ -394,11 +395,11 @@ def explore(
             strategy, schedules, seed, depth, bound, variant, guards, prune=not no_prune
         )
         if replay_file is not None:
-            return cli_support.replay_file(replay_file, as_json)
+            return cli_support.replay_file(replay_file, as_json, scenario)
         if self_test:
             source = click.get_current_context().get_parameter_source("schedules")
             given = source == click.core.ParameterSource.COMMANDLINE
-            return cli_support.self_test(options, as_json, given_budget=given)
+            return cli_support.self_test(options, as_json, given_budget=given, scenario=scenario)
         if scenario is None:
             raise InputError("explore needs a SCENARIO (see hugetmpfs explore --list)")
         return cli_support.explore_scenario(scenario, options, as_json, workers)

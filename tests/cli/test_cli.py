@@ -245,3 +245,26 @@ def test_stats_shows_the_counters_and_their_relations(tmp_path: Path) -> None:
     assert "recov_completed" in text
     assert "BROKEN" not in text
     assert text.count("holds ") == 3
+
+
+def test_explore_self_test_of_one_scenario(tmp_path: Path) -> None:
+    proc = hugetmpfs(tmp_path, "explore", "remap-vs-punch", "--self-test", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["scenario"] == "remap-vs-punch"
+    assert row["guard_off_found"] is True
+    assert row["guard_on_found"] is False
+    bad_input(
+        hugetmpfs(tmp_path, "explore", "nosuch", "--self-test"),
+        "hugetmpfs: unknown scenario 'nosuch' (see hugetmpfs explore --list)",
+    )
+
+
+def test_explore_replay_of_another_scenarios_schedule(tmp_path: Path) -> None:
+    assert hugetmpfs(tmp_path, "explore", "demo-lock-order").returncode == 1
+    path = "findings/demo-lock-order-001.json"
+    assert hugetmpfs(tmp_path, "explore", "demo-lock-order", "--replay", path).returncode == 1
+    bad_input(
+        hugetmpfs(tmp_path, "explore", "demo-trylock", "--replay", path),
+        f"hugetmpfs: {path}: a schedule of 'demo-lock-order', not of 'demo-trylock'",
+    )

@@ -99,9 +99,12 @@ def explore_scenario(name: str, opts: ExploreOptions, as_json: bool, workers: in
 _DIVERGED = " (the schedule was recorded from other inputs or other model code)"
 
 
-def replay_file(path: str, as_json: bool) -> int:
+def replay_file(path: str, as_json: bool, scenario: str | None = None) -> int:
+    """Replay a schedule file (of *scenario*, when the command line names one too)."""
     data = fnd.load_finding(path)
-    sc = scenario_named(data.get("scenario", ""))
+    if scenario is not None and scenario != data["scenario"]:
+        raise InputError(f"{path}: a schedule of {data['scenario']!r}, not of {scenario!r}")
+    sc = scenario_named(data["scenario"])
     fnd.check_compatible(path, data, sc)
     try:
         run = replay(sc, fnd.schedule_of(data).decisions, fnd.replay_options(data), where=True)
@@ -122,14 +125,17 @@ def replay_file(path: str, as_json: bool) -> int:
     return 1 if run.finding else 0
 
 
-def self_test(opts: ExploreOptions, as_json: bool, given_budget: bool = False) -> int:
-    """Every scenario, within its own budgets, or within --schedules (and --strategy,
-    --bound) when the command line gives them."""
+def self_test(
+    opts: ExploreOptions, as_json: bool, given_budget: bool = False, scenario: str | None = None
+) -> int:
+    """Every scenario (or the one named), within its own budgets, or within --schedules
+    (and --strategy, --bound) when the command line gives them."""
     from dataclasses import replace
 
     from hugetmpfs.explore import selftest
 
     base = replace(opts, strategy="dfs") if opts.strategy == "random" else opts
-    rows, ok = selftest.self_test(base, scenario_budgets=not given_budget)
+    only = None if scenario is None else scenario_named(scenario)
+    rows, ok = selftest.self_test(base, scenario_budgets=not given_budget, only=only)
     click.echo(json.dumps(rows) if as_json else selftest.table(rows))
     return 0 if ok else 1

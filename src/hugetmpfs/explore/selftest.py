@@ -59,12 +59,14 @@ def self_test_one(
 
 
 def self_test(
-    base: ExploreOptions, scenario_budgets: bool = True
+    base: ExploreOptions, scenario_budgets: bool = True, only: Scenario | None = None
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Rows for every registered scenario, and whether every guard behaved."""
+    """Rows for every registered scenario (or *only* that one), and whether every guard
+    behaved."""
     import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-ins)
 
-    rows = [self_test_one(sc, base, scenario_budgets) for _, sc in sorted(REGISTRY.items())]
+    scenarios = [only] if only is not None else [sc for _, sc in sorted(REGISTRY.items())]
+    rows = [self_test_one(sc, base, scenario_budgets) for sc in scenarios]
     ok = all(
         r["guard_off_found"] and not r["guard_on_found"] for r in rows if r["guard"] is not None
     )
