@@ -268,3 +268,10 @@ def test_explore_replay_of_another_scenarios_schedule(tmp_path: Path) -> None:
         hugetmpfs(tmp_path, "explore", "demo-trylock", "--replay", path),
         f"hugetmpfs: {path}: a schedule of 'demo-lock-order', not of 'demo-trylock'",
     )
+
+
+def test_explore_refuses_workers_for_dfs(tmp_path: Path) -> None:
+    bad_input(
+        hugetmpfs(tmp_path, "explore", "demo-trylock", "--strategy", "dfs", "--workers", "2"),
+        "hugetmpfs: --workers runs random and pct schedules in parallel; dfs runs in one",
+    )

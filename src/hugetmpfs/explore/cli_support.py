@@ -85,6 +85,9 @@ def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
 
 
 def explore_scenario(name: str, opts: ExploreOptions, as_json: bool, workers: int = 1) -> int:
+    if workers > 1 and opts.strategy == "dfs":
+        # each process would prune at states the others explored: not the serial search
+        raise InputError("--workers runs random and pct schedules in parallel; dfs runs in one")
     result = explore(scenario_named(name), opts, workers)
     path = fnd.save_finding(result) if result.found else None
     if as_json:
