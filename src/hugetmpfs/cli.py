@@ -21,6 +21,7 @@ from hugetmpfs.errors import (
     ScenarioError,
     TraceError,
 )
+from hugetmpfs.sim.strategy.pct import MAX_PCT_DEPTH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,14 +70,17 @@ def replay(trace: str, kernel: bool, out: str | None) -> None:
 
     def body() -> int:
         from hugetmpfs.trace import parse_file
+        from hugetmpfs.trace.files import Output
         from hugetmpfs.trace.results import write_results
 
         parsed = parse_file(trace)
+        # Checked before the run: a --kernel run would otherwise do all its work first.
+        destination = None if out is None else Output(out, "--out", {"trace": trace})
         if kernel:
             results = _run_kernel(parsed)
         else:
             results = _run_model(parsed, "use --kernel to replay on the real kernel")
-        write_results(results, out)
+        write_results(results, destination)
         return 0
 
     sys.exit(_guarded(body))
@@ -319,7 +323,11 @@ def sweep(
     help="Seed of the first execution (random, pct).",
 )
 @click.option(
-    "--depth", type=click.IntRange(min=1), default=2, show_default=True, help="PCT's bug depth."
+    "--depth",
+    type=click.IntRange(1, MAX_PCT_DEPTH),
+    default=2,
+    show_default=True,
+    help="PCT's bug depth.",
 )
 @click.option(
     "--bound",

@@ -275,3 +275,12 @@ def test_explore_refuses_workers_for_dfs(tmp_path: Path) -> None:
         hugetmpfs(tmp_path, "explore", "demo-trylock", "--strategy", "dfs", "--workers", "2"),
         "hugetmpfs: --workers runs random and pct schedules in parallel; dfs runs in one",
     )
+
+
+def test_explore_refuses_a_findings_path_that_is_a_file_before_exploring(tmp_path: Path) -> None:
+    (tmp_path / "findings").write_text("mine\n")
+    bad_input(
+        hugetmpfs(tmp_path, "explore", "demo-lock-order"),
+        "hugetmpfs: findings: not a directory, so findings cannot be saved there",
+    )
+    assert (tmp_path / "findings").read_text() == "mine\n"

@@ -230,3 +230,15 @@ def test_the_report_says_what_shrinking_took_away() -> None:
     unshrunk = explore(noisy, ExploreOptions("random", 1000, seed=0, shrink=False))
     assert unshrunk.shrunk_from is None
     assert "shrunk" not in report(unshrunk, None)
+
+
+def test_pct_bound_of_any_depth_is_exact() -> None:
+    from hugetmpfs.explore.findings import report
+    from hugetmpfs.explore.runner import pct_bound
+
+    result = explore(TRYLOCK, ExploreOptions("pct", 3, seed=0, depth=64))
+    b = pct_bound(result)
+    assert b is not None
+    assert b["expected_executions"] == b["actors"] * b["k"] ** 63
+    assert 0 < b["bound"] < 1e-100
+    assert "(1 in 2.77e+145)" in report(result, None)

@@ -84,12 +84,17 @@ def _summary(result: ExploreResult, path: str | None) -> dict[str, Any]:
     }
 
 
+FINDINGS = "findings"  # where schedule files are saved, in the working directory
+
+
 def explore_scenario(name: str, opts: ExploreOptions, as_json: bool, workers: int = 1) -> int:
     if workers > 1 and opts.strategy == "dfs":
         # each process would prune at states the others explored: not the serial search
         raise InputError("--workers runs random and pct schedules in parallel; dfs runs in one")
-    result = explore(scenario_named(name), opts, workers)
-    path = fnd.save_finding(result) if result.found else None
+    sc = scenario_named(name)
+    fnd.findings_dir_usable(FINDINGS)  # before the search, not after it
+    result = explore(sc, opts, workers)
+    path = fnd.save_finding(result, FINDINGS) if result.found else None
     if as_json:
         click.echo(json.dumps(_summary(result, path)))
     else:
@@ -107,6 +112,11 @@ def replay_file(path: str, as_json: bool, scenario: str | None = None) -> int:
     data = fnd.load_finding(path)
     if scenario is not None and scenario != data["scenario"]:
         raise InputError(f"{path}: a schedule of {data['scenario']!r}, not of {scenario!r}")
+    if data["scenario"] not in _registry():
+        raise InputError(
+            f"{path}: a schedule of scenario {data['scenario']!r}, which this model has not "
+            "(see hugetmpfs explore --list)"
+        )
     sc = scenario_named(data["scenario"])
     fnd.check_compatible(path, data, sc)
     try:

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import tempfile
 import textwrap
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hugetmpfs._version import __version__
@@ -59,19 +62,54 @@ def save_finding(result: ExploreResult, directory: str = "findings") -> str:
         },
         "schedule": finding.schedule.to_json(),
     }
-    os.makedirs(directory, exist_ok=True)
+    findings_dir_usable(directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{directory}: cannot make the findings directory: {e.strerror}") from None
     for n in range(1, 10_000):
         path = os.path.join(directory, f"{result.scenario.name}-{n:03d}.json")
         try:
-            with open(path, "x") as f:  # never overwrite an earlier finding
-                json.dump(data, f, indent=1)
-                f.write("\n")
-            with open(path.removesuffix(".json") + ".trace.json", "w") as f:
-                json.dump(chrome_trace(run), f)
-            return path
+            f = open(path, "x")  # never overwrite an earlier finding  # noqa: SIM115
         except FileExistsError:
             continue
+        except OSError as e:
+            raise InputError(f"{path}: cannot write the finding: {e.strerror}") from None
+        try:  # the schedule and its trace both, or neither
+            with f:
+                json.dump(data, f, indent=1)
+                f.write("\n")
+            _write_new(path.removesuffix(".json") + ".trace.json", json.dumps(chrome_trace(run)))
+        except OSError as e:
+            os.unlink(path)
+            raise InputError(f"{path}: cannot write the finding: {e.strerror or e}") from None
+        return path
     raise InputError(f"{directory}: too many findings already")
+
+
+def findings_dir_usable(directory: str) -> None:
+    """Refuse a findings directory that exists and is not a directory (before exploring)."""
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise InputError(f"{directory}: not a directory, so findings cannot be saved there")
+
+
+def _write_new(path: str, text: str) -> None:
+    """Write *path* whole or not at all (a temporary file renamed into place)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def chrome_trace(run: Execution) -> dict[str, Any]:
@@ -118,11 +156,16 @@ def load_finding(path: str) -> dict[str, Any]:
     """A schedule file's contents, every field checked: a bad one is named with the reason
     (InputError), before anything runs."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang, /dev/zero fill memory
+            raise InputError(f"{path}: not a regular file")
         with open(path) as f:
             data = json.load(f)
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot read the schedule file: {e}") from None
-    if not isinstance(data, dict) or data.get("format") not in FORMATS:
+    except RecursionError:
+        raise InputError(f"{path}: cannot read the schedule file: nested too deeply") from None
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if not _is_int(fmt) or fmt not in FORMATS:
         raise InputError(f"{path}: not a schedule file of format {' or '.join(map(str, FORMATS))}")
     for name, ok, what in _FIELDS:
         if name not in data:
@@ -130,7 +173,7 @@ def load_finding(path: str) -> dict[str, Any]:
         if not ok(data[name]):
             raise InputError(f"{path}: {name!r} is {data[name]!r}, not {what}")
     for name in data["guards_off"]:
-        if name not in GUARDS:
+        if not isinstance(name, str) or name not in GUARDS:
             raise InputError(f"{path}: 'guards_off' names {name!r}, not a guard of this model")
     finding = data["finding"]
     for name, ok, what in _FINDING_FIELDS:
@@ -263,6 +306,11 @@ def diagram(run: Execution, width: int = 38, max_rows: int = 60) -> str:
     return "\n".join(rows)
 
 
+def _big(n: int) -> str:
+    """*n* as it is, or past a trillion in scientific form (Decimal: no float overflow)."""
+    return str(n) if n < 10**12 else f"{Decimal(n):.3g}"
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
@@ -281,7 +329,7 @@ def _pct(result: ExploreResult) -> str:
     seen = f"found at execution {result.found_at}" if result.found else "not found"
     return (
         f"pct      depth {b['depth']}, {b['actors']} actors, k = {b['k']} steps: at least "
-        f"1/(n·k^(d−1)) = {b['bound']:.3g} per execution (1 in {b['expected_executions']}); "
+        f"1/(n·k^(d−1)) = {b['bound']:.3g} per execution (1 in {_big(b['expected_executions'])}); "
         f"observed: {seen}"
     )
 

@@ -98,8 +98,8 @@ def pct_bound(result: ExploreResult) -> dict[str, float | int] | None:
     if result.options.strategy != "pct" or not result.k or not result.actors:
         return None
     d, n, k = result.options.depth, result.actors, result.k
-    p = 1.0 / (n * k ** (d - 1))
-    return {"depth": d, "actors": n, "k": k, "bound": p, "expected_executions": round(1 / p)}
+    expected = n * k ** (d - 1)  # exact; 1 / expected is 0.0 past a float's range
+    return {"depth": d, "actors": n, "k": k, "bound": 1 / expected, "expected_executions": expected}
 
 
 def make_strategy(options: ExploreOptions) -> Strategy:

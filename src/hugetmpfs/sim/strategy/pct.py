@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from hugetmpfs.sim._engine import Engine
 
 
+#: Depth d means d - 1 change points, each at one of the k steps of an execution: past a few
+#: dozen the bound 1/(n·k^(d−1)) is nil and the search no longer PCT's.
+MAX_PCT_DEPTH = 64
+
+
 class PCTStrategy:
     """Priority-based random scheduling with *depth* - 1 priority change points."""
 
@@ -38,8 +43,8 @@ class PCTStrategy:
         k_guess: int = 200,
         first: int = 0,
     ) -> None:
-        if depth < 1:
-            raise ValueError("PCT depth must be >= 1")
+        if not 1 <= depth <= MAX_PCT_DEPTH:
+            raise ValueError(f"PCT depth must be in 1..{MAX_PCT_DEPTH}")
         self.seed = seed
         self.depth = depth
         self.executions = executions
@@ -94,4 +99,4 @@ class PCTStrategy:
 
     def bound(self, actors: int) -> float:
         """The theoretical lower bound on finding a depth-``depth`` bug per execution."""
-        return 1.0 / (actors * self.k ** (self.depth - 1))
+        return 1 / (actors * self.k ** (self.depth - 1))  # int / int: no float overflow

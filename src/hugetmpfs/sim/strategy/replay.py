@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from hugetmpfs.sim._engine import Engine
 
 
+_KINDS = {PICK: "an actor to run", CHOOSE: "a data choice"}
+
+
 class ReplayDivergedError(Exception):
     """The run offered a choice the recorded schedule does not match.
 
@@ -55,7 +58,12 @@ class ReplayStrategy:
         self.pos += 1
         if self.lenient:
             return d if d.kind == kind else None
-        if d.kind != kind or d.point != point:
+        if d.kind != kind:
+            raise ReplayDivergedError(
+                f"decision {self.pos - 1}: schedule has {_KINDS[d.kind]} at {d.point!r}, the "
+                f"run asks for {_KINDS[kind]} at {point!r}"
+            )
+        if d.point != point:
             raise ReplayDivergedError(
                 f"decision {self.pos - 1}: schedule has {d.point!r}, the run is at {point!r}"
             )
