@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hugetmpfs.errors import TraceError
 from hugetmpfs.shmem.names import BEHAVIOURS, GUARDS
+from hugetmpfs.trace.files import BOM, BOM_REASON, read_regular
 from hugetmpfs.trace.ops import (
     KINDS,
     MACHINE_DEFAULTS,
@@ -65,13 +66,8 @@ class Trace:
 
 
 def parse_file(path: str) -> Trace:
-    """Read and validate the trace at *path*."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise TraceError(path, 0, f"cannot read trace: {e.strerror}") from None
-    return parse_bytes(data, path)
+    """Read and validate the trace at *path*, which must be a regular file."""
+    return parse_bytes(read_regular(path, "trace"), path)
 
 
 def parse_bytes(data: bytes, path: str = "<trace>") -> Trace:
@@ -175,6 +171,8 @@ class _Parser:
 
     def decode(self, lineno: int, raw: bytes) -> tuple[dict[str, Any], str] | None:
         """The line's object and its text, or None for a blank or comment line."""
+        if raw.startswith(BOM):
+            raise self.fail(lineno, BOM_REASON)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:

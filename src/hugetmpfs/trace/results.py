@@ -8,16 +8,16 @@ then the op's extra fields.  Both runners build results only through :func:`ok` 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from hugetmpfs.errors import TraceError
-from hugetmpfs.trace.ops import ERRNO_ALIASES
+from hugetmpfs.trace.files import BOM, BOM_REASON, read_regular
+from hugetmpfs.trace.ops import ERRNO_ALIASES, FAILURE_EXTRAS, OPS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from hugetmpfs.trace.files import Output
     from hugetmpfs.trace.parse import Op
 
 Result = dict[str, Any]
@@ -61,42 +61,32 @@ def dumps(result: Result) -> str:
     return json.dumps(result, separators=(", ", ": "))
 
 
-def write_results(results: Iterable[Result], path: str | None) -> None:
-    """Write *results* as JSON Lines to *path*, atomically, or to stdout when *path* is None.
+def write_results(results: Iterable[Result], out: Output | None) -> None:
+    """Write *results* as JSON Lines to *out*, atomically, or to stdout when *out* is None.
 
-    A file is written whole or not at all: results go to a temporary file beside it that is
-    renamed over *path* only once everything is written.
+    A file is written whole or not at all (:meth:`Output.write`).
     """
     text = "".join(dumps(r) + "\n" for r in results)
-    if path is None:
+    if out is None:
         import sys
 
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".hugetmpfs-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    out.write(text)
 
 
 def read_results(path: str) -> list[Result]:
-    """Read a stored result file; a malformed line is a :class:`TraceError` (file:line)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise TraceError(path, 0, f"cannot read results: {e.strerror}") from None
+    """Read a stored result file; a malformed line is a :class:`TraceError` (file:line).
+
+    Besides ``i``, ``op``, ``ret`` and ``errno``, the extra fields an op's result is known to
+    carry are type-checked when present; ``i`` must count the results from 0.
+    """
+    data = read_regular(path, "results")
     results: list[Result] = []
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.startswith(BOM):
+            raise TraceError(path, lineno, BOM_REASON)
         if not raw.strip():
             continue
         try:
@@ -112,5 +102,39 @@ def read_results(path: str) -> list[Result]:
                 raise TraceError(path, lineno, f"result field {key!r} missing or mistyped")
         if "errno" not in obj or not (obj["errno"] is None or isinstance(obj["errno"], str)):
             raise TraceError(path, lineno, "result field 'errno' missing or mistyped")
+        if obj["i"] != len(results):
+            raise TraceError(
+                path,
+                lineno,
+                f"result field 'i' is {obj['i']}, but this is result {len(results)} "
+                "(results are numbered from 0, one per op)",
+            )
+        reason = _mistyped_extra(obj)
+        if reason is not None:
+            raise TraceError(path, lineno, reason)
         results.append(obj)
     return results
+
+
+def _mistyped_extra(obj: Result) -> str | None:
+    """Why one of the extra fields *obj*'s op is known to carry has the wrong type, if so."""
+    spec = OPS.get(obj["op"])
+    if spec is None:
+        return None
+    for name in (*spec.results, *FAILURE_EXTRAS.get(spec.name, ())):
+        if name not in obj:
+            continue
+        value = obj[name]
+        if name == "sha256":
+            ok_type, wanted = isinstance(value, str), "a string"
+        elif name == "violations":
+            ok_type = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            wanted = "a list of strings"
+        else:
+            ok_type = isinstance(value, int) and not isinstance(value, bool)
+            wanted = "an integer"
+        if not ok_type:
+            shown = json.dumps(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            return f"result field {name!r} must be {wanted}, not {shown}"
+    return None
