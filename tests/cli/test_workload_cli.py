@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from test_cli import hugetmpfs
+from test_cli import bad_input, hugetmpfs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -128,6 +128,28 @@ def test_compare_and_sweep(tmp_path: Path) -> None:
     proc = hugetmpfs(tmp_path, "sweep", "tiny.toml", "--param", "machine.cpus=1,0")
     assert proc.returncode == 2
     assert proc.stderr == "tiny.toml: machine.cpus: 0 must be in 1..64 (set by --set)\n"
+
+
+def test_compare_refuses_bad_input_in_one_line_before_printing_or_plotting(tmp_path: Path) -> None:
+    (tmp_path / "tiny.toml").write_text(TINY)
+    assert hugetmpfs(tmp_path, "run", "tiny.toml", "--quiet", "--out", "a").returncode == 0
+    run = json.loads((tmp_path / "a" / "series.json").read_text())
+    run["meta"]["machine"] = [1]
+    (tmp_path / "B.json").write_text(json.dumps(run))
+    (tmp_path / "big.json").write_text('{"a": ' + "9" * 5000 + "}")
+    a, plot = "a/series.json", "c.png"
+    for args, stderr in (
+        (("B.json", "--plot", plot), "B.json: meta.machine is not an object but a list"),
+        (("big.json", "--plot", plot), "big.json: an integer of 5000 digits (a run writes at most"),
+        (("/dev/zero", "--plot", plot), "/dev/zero: not a regular file"),
+        ((a, "--plot", "c.txt"), "--plot c.txt: format 'txt' is not supported (write .png, .svg"),
+        ((a, "--plot", "nodir/c.png"), "--plot nodir/c.png: nodir is not a directory"),
+        ((a, "--plot", ""), "--plot: the file name is empty"),
+    ):  # fmt: skip
+        proc = hugetmpfs(tmp_path, "compare", a, *args)
+        assert proc.stderr.startswith(f"hugetmpfs: {stderr}")
+        bad_input(proc, proc.stderr.rstrip("\n"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B.json", "a", "big.json", "tiny.toml"]
 
 
 def test_a_run_cut_short_exits_1_and_says_why(tmp_path: Path) -> None:

@@ -85,14 +85,10 @@ def run_and_report(
 
 
 def compare_runs(a: str, b: str, console: Console, plot: str | None) -> int:
-    """Print two runs side by side (and plot them if asked)."""
-    from hugetmpfs.workload.compare import compare_table, load_run, plot_compare
+    """Print two runs side by side (and plot them if asked): both checked before either."""
+    from hugetmpfs.workload.compare import compare_files
 
-    run_a, run_b = load_run(a), load_run(b)
-    console.print(compare_table(run_a, run_b, a, b))
-    if plot is not None:
-        plot_compare(run_a, run_b, (f"A: {a}", f"B: {b}"), plot)
-        console.print(f"plot: {plot}", highlight=False)
+    compare_files(a, b, console, plot)
     return 0
 
 
