@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from hugetmpfs.errors import ScenarioError
+from hugetmpfs.errors import InputError, ScenarioError
 from hugetmpfs.workload.scenario import builtin_names, builtin_path
 from hugetmpfs.workload.scenario_file import load_scenario, parse_scenario
 from hugetmpfs.workload.toml_lines import format_path, key_lines
@@ -204,3 +206,69 @@ def test_the_docs_describe_every_builtin_phase_and_key() -> None:
     for table in (_MACHINE, _MOUNT, _SAMPLE, _RUN):
         for key in table:
             assert f"\n{key} = " in docs, key
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("cpus = 2", "seed = " + "9" * 5000, "s.toml:6: machine.seed: an integer of 5000 digits "),
+        ("count = 10 }", "count = [1, 2_" + "2" * 4400 + "] }",
+         "s.toml:45: process[1].phase[1].count[1]: an integer of 4401 digits "),
+        ('size = "8M"', f'size = "{"9" * 5000}M"', "s.toml:25: process[0].phase[0].size: '9999"),
+        ("every_ms = 5", "every_ms = nan", "s.toml:16: sample.every_ms: nan is not a finite"),
+        ("every_ms = 5", "every_ms = -inf", "s.toml:16: sample.every_ms: -inf is not a finite"),
+        ("every_ms = 5", "every_ms = 1" + "0" * 400, "s.toml:16: sample.every_ms: 1000"),
+        ("3.5,", "inf,", "s.toml:17: sample.pagemaps[1]: inf must be in 0..1e+09"),
+        ("3.5,", "-1,", "s.toml:17: sample.pagemaps[1]: -1 must be in 0..1e+09"),
+        ("count = 10 }", "count = 10, hot = nan }",
+         "s.toml:45: process[1].phase[1].hot: nan is not a finite number"),
+        ('{ op = "wait", event = "filled" }', '{ op = "sleep", ms = nan }',
+         "s.toml:44: process[1].phase[0].ms: nan is not a finite number"),
+        ("cpus = 2", 'behaviours = ["R4c-fix", "nope"]',
+         "s.toml:6: machine.behaviours[1]: unknown behaviour 'nope' (known: "),
+        ("cpus = 2", 'guards_off = [\n  "nope",\n]',
+         "s.toml:7: machine.guards_off[0]: unknown guard 'nope' (known: base/"),
+        ('name = "tiny"', 'name = "../../evil"', "s.toml:1: name: '../../evil': must not contain"),
+        ('name = "tiny"', 'name = "/tmp/x"', "s.toml:1: name: '/tmp/x': must not contain '/'"),
+        ('name = "tiny"', 'name = ".."', "s.toml:1: name: '..': must not be '.' or '..'"),
+        ('name = "tiny"', 'name = "a\\nb"', "s.toml:1: name: 'a\\nb': must not contain control"),
+        ("cpus = 2", "x = " + "[" * 300 + "{ y = " + "[" * 300, "s.toml:6: nested too deeply"),
+    ],
+)  # fmt: skip
+def test_numbers_names_and_nesting_beyond_what_a_run_can_use(
+    old: str, new: str, expected: str
+) -> None:
+    assert old in GOOD
+    assert error_of(GOOD.replace(old, new, 1)).startswith(expected)
+
+
+def test_names_that_stay_usable() -> None:
+    for name in ("tiny", "my run v2.1", "ünïcode", "..x", "-dash"):
+        assert parse_scenario(GOOD.replace('"tiny"', f'"{name}"', 1), "s.toml").name == name
+    sc = parse_scenario(GOOD.replace("cpus = 2", 'behaviours = ["R4c-fix"]\ncpus = 2'), "s.toml")
+    assert sc.machine.behaviours == ("R4c-fix",)
+    sc = parse_scenario(GOOD, "s.toml", ('machine.guards_off=["recovery/R7"]',))
+    assert sc.machine.guards_off == ("recovery/R7",)
+
+
+def test_overrides_out_of_range_and_nested_too_deeply() -> None:
+    assert error_of(GOOD, "machine.seed=" + "9" * 5000) == (
+        "--set: machine.seed: an integer of 5000 digits is out of range"
+    )
+    assert error_of(GOOD, "machine.guards_off=[" + "[" * 100_000) == (
+        "--set: machine.guards_off: the value is nested too deeply"
+    )
+    assert error_of(GOOD, "run.after_ms=nan") == (
+        "s.toml: run.after_ms: nan is not a finite number (set by --set)"
+    )
+    assert error_of(GOOD, "name=..") == "s.toml: name: '..': must not be '.' or '..' (set by --set)"
+
+
+def test_only_regular_files_are_read(tmp_path) -> None:
+    with pytest.raises(InputError, match=r"^/dev/zero: not a regular file$"):
+        load_scenario("/dev/zero")
+    os.mkfifo(tmp_path / "f.toml")
+    with pytest.raises(InputError, match=r"f\.toml: not a regular file$"):
+        load_scenario(str(tmp_path / "f.toml"))
+    with pytest.raises(InputError, match=r": not a regular file$"):
+        load_scenario(str(tmp_path))

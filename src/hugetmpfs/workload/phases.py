@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 PAGE = 4096
+#: The largest file size and offset (the kernel's MAX_LFS_FILESIZE): the bound of every size.
+MAX_SIZE = (1 << 63) - 1
+_SIZES = ("size", "stride", "count")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class Arg:
     hi: float | None = None
     choices: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.kind in _SIZES and self.hi is None:  # no size beyond what a syscall takes
+            object.__setattr__(self, "hi", MAX_SIZE)
+
     def describe(self) -> str:
         return {
             "size": "a size (an integer, or digits with K, M or G)",
@@ -33,7 +40,7 @@ class Arg:
             "count": "a count (an integer, or digits with K, M or G)",
             "int": "an integer",
             "byte": "an integer",
-            "number": "a number",
+            "number": "a finite number",
             "bool": "true or false",
             "str": "a non-empty string",
             "enum": "one of " + ", ".join(self.choices),
@@ -42,9 +49,19 @@ class Arg:
         }[self.kind]
 
     def range(self) -> str:
-        lo = "" if self.lo is None else f"{self.lo:g}"
-        hi = "" if self.hi is None else f"{self.hi:g}"
-        return f"{lo}..{hi}"
+        return f"{self._bound(self.lo)}..{self._bound(self.hi)}"
+
+    def _bound(self, value: float | None) -> str:
+        """A bound as the file would write it: ``64G`` for a size, every digit of an integer."""
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:g}"
+        if self.kind in ("size", "stride"):
+            for suffix, shift in (("G", 30), ("M", 20), ("K", 10)):
+                if value and value % (1 << shift) == 0:
+                    return f"{value >> shift}{suffix}"
+        return str(value)
 
 
 def _req(kind: str, **kw: Any) -> Arg:

@@ -12,16 +12,20 @@ and access count, for quick runs of a big scenario.
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import stat
+import sys
 import tomllib
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
-from hugetmpfs.errors import ScenarioError
+from hugetmpfs.errors import InputError, ScenarioError
 from hugetmpfs.shmem.inode import HUGE_MODES
 from hugetmpfs.shmem.machine import MachineConfig, Sysctls
-from hugetmpfs.shmem.names import VARIANTS
+from hugetmpfs.shmem.names import BEHAVIOURS, GUARDS, VARIANTS
 from hugetmpfs.shmem.sysctl import SYSCTLS, set_sysctl
 from hugetmpfs.workload.phases import PHASE_ARGS, Arg
 from hugetmpfs.workload.scenario import MountSpec, Phase, ProcessSpec, RunSpec, SampleSpec, Scenario
@@ -59,6 +63,8 @@ _RUN = {
     "max_ms": Arg("number", default=600_000.0, lo=1, hi=1e9),
 }
 _PROCESS = ("name", "cpu", "mount", "phase")
+#: The latest virtual time a page map may be asked for (as run.max_ms's bound).
+_MAX_MS = 1e9
 
 
 class _Loader:
@@ -94,10 +100,31 @@ class _Loader:
             return arg.default
         value = _convert(raw, arg)
         if value is None:
-            raise self.error(where, f"{raw!r} is not {arg.describe()}")
+            raise self.error(where, f"{_show(raw)} is not {arg.describe()}")
         if (arg.lo is not None and value < arg.lo) or (arg.hi is not None and value > arg.hi):
-            raise self.error(where, f"{raw!r} must be in {arg.range()}")
+            raise self.error(where, f"{_show(raw)} must be in {arg.range()}")
+        if arg.kind == "instants":
+            for k, instant in enumerate(value):
+                if not isinstance(instant, str) and not 0 <= instant <= _MAX_MS:
+                    raise self.error((*where, k), f"{_show(raw[k])} must be in 0..{_MAX_MS:g}")
         return value
+
+    def names(self, values: tuple[str, ...], where: Path, what: str, known: Any) -> None:
+        """Every one of *values* is a name in *known*."""
+        for k, name in enumerate(values):
+            if name not in known:
+                listed = ", ".join(known) or "none are defined yet"
+                raise self.error((*where, k), f"unknown {what} {name!r} (known: {listed})")
+
+    def scenario_name(self, name: str) -> None:
+        """The name makes the default output directory out/NAME: one plain directory name."""
+        where: Path = ("name",)
+        if "/" in name:
+            raise self.error(where, f"{_show(name)}: must not contain '/'")
+        if name in (".", ".."):
+            raise self.error(where, f"{name!r}: must not be '.' or '..'")
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise self.error(where, f"{_show(name)}: must not contain control characters")
 
     # -- sections -----------------------------------------------------------------------
 
@@ -110,6 +137,8 @@ class _Loader:
             raise self.error(
                 ("machine", "ram"), f"must be a multiple of the huge page ({nr} pages)"
             )
+        self.names(f["behaviours"], ("machine", "behaviours"), "behaviour", BEHAVIOURS)
+        self.names(f["guards_off"], ("machine", "guards_off"), "guard", GUARDS)
         f["behaviours"], f["guards_off"] = tuple(f["behaviours"]), tuple(f["guards_off"])
         return MachineConfig(**f)
 
@@ -223,6 +252,15 @@ def _kind(value: Any) -> str:
     )
 
 
+def _show(value: Any, limit: int = 60) -> str:
+    """*value*'s repr, cut short: a message stays one readable line whatever the file holds."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested too deeply, or an int of too many digits
+        text = "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_size(raw: Any) -> int | None:
     """An integer, or a string of digits with an optional K/M/G suffix (powers of 1024)."""
     if isinstance(raw, int) and not isinstance(raw, bool):
@@ -230,8 +268,22 @@ def parse_size(raw: Any) -> int | None:
     if isinstance(raw, str):
         match = _SIZE.match(raw.strip())
         if match:
-            return int(match[1]) * _UNITS[match[2].lower()]
+            digits = match[1].lstrip("0") or "0"
+            # Past 20 digits it is out of every range, and int() refuses more than 4300 digits.
+            n = int(digits) if len(digits) <= 20 else 1 << 80
+            return n * _UNITS[match[2].lower()]
     return None
+
+
+def _float(raw: Any) -> float | None:
+    """*raw* as a float (an integer too big for one: the largest float), or None if not a
+    number.  NaN and the infinities stay: the caller refuses them."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        return float(raw)
+    except OverflowError:  # an integer of more than 308 digits: out of every range
+        return sys.float_info.max if raw > 0 else -sys.float_info.max
 
 
 def _convert(raw: Any, arg: Arg) -> Any:
@@ -242,8 +294,9 @@ def _convert(raw: Any, arg: Arg) -> Any:
         return parse_size(raw)
     if kind in ("int", "byte"):
         return raw if is_int else None
-    if kind == "number":
-        return float(raw) if is_int or isinstance(raw, float) else None
+    if kind == "number":  # NaN would pass every bound check: no comparison holds for it
+        value = _float(raw)
+        return value if value is not None and math.isfinite(value) else None
     if kind == "bool":
         return raw if isinstance(raw, bool) else None
     if kind == "str":
@@ -254,11 +307,10 @@ def _convert(raw: Any, arg: Arg) -> Any:
         ok = isinstance(raw, list) and all(isinstance(x, str) for x in raw)
         return tuple(raw) if ok else None
     if kind == "instants":
-        ok = isinstance(raw, list) and all(
-            isinstance(x, str) or (isinstance(x, int | float) and not isinstance(x, bool))
-            for x in raw
-        )
-        return tuple(float(x) if not isinstance(x, str) else x for x in raw) if ok else None
+        if not isinstance(raw, list):
+            return None
+        instants = tuple(x if isinstance(x, str) else _float(x) for x in raw)
+        return None if None in instants else instants  # NaN is refused by the range check
     raise AssertionError(kind)
 
 
@@ -281,6 +333,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise ScenarioError("--set", 0, key.strip(), "the value is nested too deeply") from None
+    except ValueError:  # an integer of more digits than int() converts: out of every range
+        digits = sum(c.isdigit() for c in raw)
+        raise ScenarioError(
+            "--set", 0, key.strip(), f"an integer of {digits} digits is out of range"
+        ) from None
     return parts, value
 
 
@@ -359,6 +418,10 @@ def parse_scenario(
         match = re.search(r"\(at line (\d+), column \d+\)", str(e))
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e)) or "invalid TOML"
         raise ScenarioError(path, int(match[1]) if match else 0, "", reason) from None
+    except RecursionError:
+        raise ScenarioError(path, _nesting_line(text), "", "nested too deeply") from None
+    except ValueError:  # tomllib's int() of an integer of more than 4300 digits
+        raise _too_many_digits(text, path) from None
     if scale not in SCALES:
         raise ScenarioError(path, 0, "--scale", f"{scale} must be one of {SCALES}")
     overridden = {apply_override(path, doc, *parse_override(o)) for o in overrides}
@@ -366,6 +429,7 @@ def parse_scenario(
     ld.table(doc, (), _TOP)
     stem = path.rsplit("/", 1)[-1].removesuffix(".toml")
     name = ld.value(doc.get("name"), ("name",), Arg("str", default=stem))
+    ld.scenario_name(name)
     description = ld.value(doc.get("description"), ("description",), Arg("str", default=""))
     shows = ld.value(doc.get("shows"), ("shows",), Arg("str", default=""))
     machine = ld.machine(doc.get("machine"))
@@ -382,13 +446,63 @@ def parse_scenario(
     return _scaled(sc, scale)
 
 
+#: A TOML string, a comment, an opening or closing bracket or brace, or a newline.
+_TOKENS = re.compile(
+    r'"""(?:\\.|[^\\])*?"""|\'\'\'.*?\'\'\'|'  # multi-line strings
+    r'"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|'  # one-line strings
+    r"#[^\n]*|[\[{]|[\]}]|\n",
+    re.DOTALL,
+)
+_DEEP = 100
+
+
+def _nesting_line(text: str) -> int:
+    """The line where arrays and inline tables first nest _DEEP deep (0 if they never do)."""
+    depth, line = 0, 1
+    for token in _TOKENS.finditer(text):
+        t = token[0]
+        line += t.count("\n")
+        if t in "[{":
+            depth += 1
+            if depth >= _DEEP:
+                return line
+        elif t in "]}":
+            depth -= 1
+    return 0
+
+
+def _too_many_digits(text: str, path: str) -> ScenarioError:
+    """The error for the first integer of more digits than int() converts, by line and key."""
+    for match in re.finditer(r"([=\[,]\s*)[+-]?([0-9][0-9_]*)", text):
+        digits = match[2].replace("_", "")
+        if len(digits) > sys.get_int_max_str_digits():
+            line = text.count("\n", 0, match.start(2)) + 1
+            # The document up to the integer: the last key path the scanner meets is its own.
+            paths = list(key_lines(text[: match.end()]))
+            where = format_path(paths[-1]) if paths else ""
+            reason = f"an integer of {len(digits)} digits is out of range"
+            return ScenarioError(path, line, where, reason)
+    return ScenarioError(path, 0, "", "an integer has too many digits")
+
+
 def load_scenario(path: str, overrides: tuple[str, ...] = (), scale: int = 1) -> Scenario:
-    """Read and validate the scenario file *path*."""
+    """Read and validate the scenario file *path* (a regular file: a FIFO would block the
+    read forever, a device such as /dev/zero would fill the memory)."""
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ScenarioError(path, 0, "", e.strerror or str(e)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path}: not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
             raw = f.read()
     except OSError as e:
         raise ScenarioError(path, 0, "", e.strerror or str(e)) from None
+    finally:
+        os.close(fd)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -105,6 +105,8 @@ class _Scanner:
         index = 0
         while True:
             self.skip_blank(True)
+            if self.i >= len(self.s):
+                raise ValueError("the document ends in an array")
             if self.peek() == "]":
                 self.advance()
                 return
@@ -118,6 +120,8 @@ class _Scanner:
     def inline_table(self, path: Path) -> None:
         while True:
             self.skip_blank(True)
+            if self.i >= len(self.s):
+                raise ValueError("the document ends in an inline table")
             if self.peek() == "}":
                 self.advance()
                 return
@@ -179,7 +183,7 @@ def key_lines(text: str) -> dict[Path, int]:
     scanner = _Scanner(text)
     try:
         scanner.document()
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, RecursionError):
         pass  # the lines found so far: callers fall back to an ancestor
     return scanner.lines
 
