@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pytest
+
+from hugetmpfs.errors import InputError
 from hugetmpfs.workload.report import write_outputs
 from hugetmpfs.workload.runner import run_scenario, scenario_weight
 from hugetmpfs.workload.scenario import builtin_path
@@ -47,3 +50,20 @@ def test_runs_are_deterministic_to_the_byte(tmp_path: Path) -> None:
     assert texts[0] == texts[1]
     other = run_scenario(builtin("swap-and-recover", 32, "machine.seed=5"))
     assert other.series.columns  # another seed still runs
+
+
+def test_outputs_that_cannot_be_written_leave_nothing_and_keep_the_last_run(
+    tmp_path: Path,
+) -> None:
+    result = run_scenario(builtin("swap-basic", 64))
+    write_outputs(result, str(tmp_path / "o1"))
+    before = (tmp_path / "o1" / "series.json").read_bytes()
+    with pytest.raises(InputError, match=r"^/proc/x: cannot write: "):
+        write_outputs(result, str(tmp_path / "o1"), "/proc/x")
+    with pytest.raises(InputError, match=r"^--report .*/o1/rep: is inside --out .*/o1; "):
+        write_outputs(result, str(tmp_path / "o1"), str(tmp_path / "o1" / "rep"))
+    with pytest.raises(InputError, match=r"^--out .*/o1/sub: is inside --report .*/o1; "):
+        write_outputs(result, str(tmp_path / "o1" / "sub"), str(tmp_path / "o1"))
+    assert [p.name for p in tmp_path.iterdir()] == ["o1"]  # no temporary directory left
+    assert (tmp_path / "o1" / "series.json").read_bytes() == before
+    assert "rep" not in [p.name for p in (tmp_path / "o1").iterdir()]

@@ -7,6 +7,7 @@ directory that is not ours to replace) is checked before the machine is built.
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import TYPE_CHECKING
 
 import click
@@ -40,16 +41,35 @@ def load(name: str | None, overrides: tuple[str, ...] = (), scale: int = 1) -> S
 
 
 def check_output_dir(path: str, option: str) -> None:
-    """Refuse to replace a directory that is not a previous run's output."""
-    if not os.path.lexists(path):
-        return
-    if not os.path.isdir(path):
-        raise InputError(f"{option} {path}: exists and is not a directory")
-    entries = os.listdir(path)
-    if entries and not any(m in entries for m in OUTPUT_MARKERS):
-        raise InputError(
-            f"{option} {path}: exists and is not the output of a run; not replacing it"
-        )
+    """Refuse, before the run, a directory that cannot be created, or that is not a previous
+    run's output (only that may be replaced)."""
+    if not path:  # "" would stand for the current directory: replaced, it would be lost
+        raise InputError(f"{option} '': cannot create: No such file or directory")
+    if os.path.lexists(path):
+        if not os.path.isdir(path):
+            raise InputError(f"{option} {path}: exists and is not a directory")
+        entries = os.listdir(path)
+        if entries and not any(m in entries for m in OUTPUT_MARKERS):
+            raise InputError(
+                f"{option} {path}: exists and is not the output of a run; not replacing it"
+            )
+    _check_creatable(path, option)
+
+
+def _check_creatable(path: str, option: str) -> None:
+    """Create (and remove) a directory where the outputs will be put together, beside *path*:
+    a place that cannot be written is found now, not once the run is over."""
+    parent = os.path.dirname(os.path.abspath(path))
+    existing = parent
+    while not os.path.lexists(existing):  # the directories missing are created then
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        shown = existing if os.path.isabs(path) else os.path.relpath(existing)
+        raise InputError(f"{option} {path}: cannot create: {shown} is not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".hugetmpfs-", dir=existing))
+    except OSError as e:
+        raise InputError(f"{option} {path}: cannot create: {e.strerror}") from None
 
 
 def list_scenarios() -> str:
@@ -70,6 +90,7 @@ def run_and_report(
     from hugetmpfs.workload import report
     from hugetmpfs.workload.runner import run_scenario, scenario_weight
 
+    report.check_apart(out_dir, report_dir)  # before the run, which may be long
     console.print(f"[bold]{sc.name}[/]: {sc.description}", highlight=False)
     with report.progress_bar(console, sc, scenario_weight(sc)) as update:
         result = run_scenario(sc, progress=update)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hugetmpfs.errors import InputError
 from hugetmpfs.workload.memstate import frame_counts
 from hugetmpfs.workload.series import HEADLINE
 
@@ -284,24 +285,51 @@ def replace_dir(tmp: str, target: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def check_apart(out_dir: str, report_dir: str | None) -> None:
+    """Refuse a report directory inside the output directory, or the other way round: the
+    one replaced second would destroy the other, or lose it.  The same directory is fine."""
+    if report_dir is None:
+        return
+    out, rep = os.path.realpath(out_dir), os.path.realpath(report_dir)
+    if out == rep:
+        return
+    if os.path.commonpath([out, rep]) == out:
+        raise InputError(f"--report {report_dir}: is inside --out {out_dir}; choose another")
+    if os.path.commonpath([out, rep]) == rep:
+        raise InputError(f"--out {out_dir}: is inside --report {report_dir}; choose another")
+
+
 def write_outputs(result: RunResult, out_dir: str, report_dir: str | None = None) -> dict[str, str]:
     """Write the series, summary, plots, page maps and HTML report under *out_dir*, and the
-    self-contained report alone under *report_dir* if given; return the paths."""
+    self-contained report alone under *report_dir* if given; return the paths.
+
+    Both are put together in temporary directories first and renamed into place once both
+    are complete: on any failure the temporary directories go and earlier outputs stay."""
+    check_apart(out_dir, report_dir)
+    given = shown = out_dir  # what an error names: the directory as the user gave it
     out_dir = os.path.abspath(out_dir)
-    tmp = fresh_dir(out_dir)
+    tmps: list[str] = []
+    done = False
     try:
-        names = _write_files(result, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    paths = {k: os.path.join(out_dir, v) for k, v in names.items()}
-    if report_dir is not None and os.path.abspath(report_dir) != out_dir:
-        report_dir = os.path.abspath(report_dir)
-        rtmp = fresh_dir(report_dir)
-        shutil.copy(os.path.join(tmp, "index.html"), os.path.join(rtmp, "index.html"))
-        replace_dir(rtmp, report_dir)
-        paths["report"] = os.path.join(report_dir, "index.html")
-    replace_dir(tmp, out_dir)
+        tmps.append(fresh_dir(out_dir))
+        names = _write_files(result, tmps[0])
+        paths = {k: os.path.join(out_dir, v) for k, v in names.items()}
+        if report_dir is not None and os.path.realpath(report_dir) != os.path.realpath(out_dir):
+            shown = report_dir
+            report_dir = os.path.abspath(report_dir)
+            tmps.append(fresh_dir(report_dir))
+            shutil.copy(os.path.join(tmps[0], "index.html"), os.path.join(tmps[1], "index.html"))
+            replace_dir(tmps[1], report_dir)
+            paths["report"] = os.path.join(report_dir, "index.html")
+            shown = given
+        replace_dir(tmps[0], out_dir)
+        done = True
+    except OSError as e:
+        raise InputError(f"{shown}: cannot write: {e.strerror or e}") from None
+    finally:
+        if not done:
+            for tmp in tmps:
+                shutil.rmtree(tmp, ignore_errors=True)
     return paths
 
 
