@@ -45,3 +45,12 @@ def test_results_do_not_depend_on_the_workers(tmp_path: Path) -> None:
     assert head[:2] == ["run", "seed"]
     assert [cells[1] for cells in body] == ["0", "1"]
     assert (tmp_path / "w2" / "001" / "series.json").exists()
+
+
+def test_a_parameter_given_twice_is_refused() -> None:
+    with pytest.raises(InputError, match=r"^--param machine\.seed: given twice"):
+        parse_params(("machine.seed=1", "machine.variant=v24", "machine.seed=2"))
+    with pytest.raises(
+        InputError, match=r"^--param machine\.\.seed: the same key as machine\.seed"
+    ):
+        parse_params(("machine.seed=1", "machine..seed=2"))

@@ -133,10 +133,12 @@ def sweep(
         raise InputError("sweep needs at least one --param KEY.PATH=VALUE[,VALUE...]")
     path = resolve(name)
     first = load_scenario(path, overrides, scale)
+    sw.check_grid(path, grid, overrides, scale)
     out = out_dir or os.path.join("out", f"sweep-{first.name}")
     check_output_dir(out, "--out")
-    tmp = fresh_dir(os.path.abspath(out))
+    tmp, done = None, False
     try:
+        tmp = fresh_dir(os.path.abspath(out))
         total = len(sw.grid(grid))
         console.print(f"[bold]{first.name}[/]: {total} runs on {min(workers, total)} workers")
         rows = sw.run_sweep(
@@ -144,10 +146,13 @@ def sweep(
             lambda done, n: console.print(f"  run {done}/{n} done"),
         )  # fmt: skip
         sw.write_table(rows, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_dir(tmp, os.path.abspath(out))
+        replace_dir(tmp, os.path.abspath(out))
+        done = True
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot write: {e.strerror or e}") from None
+    finally:
+        if tmp is not None and not done:
+            shutil.rmtree(tmp, ignore_errors=True)
     console.print(sw.sweep_table(rows, f"sweep of {first.name}"))
     console.print(f"results: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
     return 0 if all(r["summary"]["verified"] for r in rows) else 1

@@ -39,13 +39,20 @@ RECOVERY_COLUMNS = ("work_queued", "recov_completed", "recov_failed")
 
 
 def parse_params(params: tuple[str, ...]) -> list[tuple[str, list[str]]]:
-    """``KEY=V1,V2`` -> (KEY, ["V1", "V2"]) for each parameter."""
+    """``KEY=V1,V2`` -> (KEY, ["V1", "V2"]) for each parameter; a key given twice is refused
+    (the grid would hold only the last one's values)."""
     out = []
+    seen: dict[tuple[str, ...], str] = {}
     for text in params:
         key, sep, values = text.partition("=")
         items = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not key.strip() or not items:
             raise InputError(f"--param {text!r}: expected KEY.PATH=VALUE[,VALUE...]")
+        same = tuple(p for p in key.strip().split(".") if p)  # as --set reads the key
+        if same in seen:
+            again = "given twice" if seen[same] == key.strip() else f"the same key as {seen[same]}"
+            raise InputError(f"--param {key.strip()}: {again}; give its values once, V1,V2,...")
+        seen[same] = key.strip()
         out.append((key.strip(), items))
     return out
 
@@ -74,6 +81,14 @@ def _run_point(job: tuple[str, tuple[str, ...], int, str]) -> dict[str, Any]:
     return summary(result)
 
 
+def check_grid(
+    path: str, params: list[tuple[str, list[str]]], base: tuple[str, ...], scale: int
+) -> None:
+    """Validate every point of the grid: bad input fails here, before any run."""
+    for point in grid(params):
+        load_scenario(path, _overrides(base, point), scale)
+
+
 def run_sweep(
     path: str,
     params: list[tuple[str, list[str]]],
@@ -85,8 +100,7 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Run the grid; one row per point: its parameters, its summary, its directory."""
     points = grid(params)
-    for point in points:  # bad input fails here, before any run
-        load_scenario(path, _overrides(base, point), scale)
+    check_grid(path, params, base, scale)
     jobs = [
         (path, _overrides(base, point), scale, os.path.join(out_dir, f"{i:03d}"))
         for i, point in enumerate(points)
