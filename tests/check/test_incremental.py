@@ -499,6 +499,40 @@ def test_a_valued_census_part_is_read_by_its_value() -> None:
     assert bits
 
 
+@pytest.mark.parametrize("name", ["recovery-vs-punch-and-write", "recovery-swapin-mapped"])
+def test_a_plan_leaves_out_only_restricted_reads_that_cannot_matter(name: str) -> None:
+    """Layout.plan gives, per changed array (flags: of the changed bits; and per valued
+    part), the restricted reads refresh looks at: each as Layout.restricted has it, less
+    the checks the plan unsettles (they stay so until they run); one is left out only when
+    it reads none of the changed bits or nothing is left of it, and a read of flags gets
+    ALL_FLAGS (every changed frame) only when it reads every changed bit.  Here, for every
+    plan made in a run."""
+    from hugetmpfs.check.incremental import ALL_FLAGS, VALUE_PARTS, layout
+
+    explore(REGISTRY[name], ExploreOptions("random", 6, 1, shrink=False))
+    lay = layout(select())
+    assert len(lay.plans) > 20
+    for (changed, flag_bits), (_, _, unsettle, looked_at) in lay.plans.items():
+        arrays = [p for p in lay.restricted if p in changed or p in VALUE_PARTS]
+        assert set(looked_at) == {*arrays, *(["flags"] if flag_bits else [])}
+        for part, groups in looked_at.items():
+            expected = []
+            for at, bits, names, checks in lay.restricted[part]:
+                if part == "flags" and not bits & flag_bits:
+                    continue
+                checks = tuple(i for i in checks if i not in unsettle)
+                if names or checks:
+                    expected.append((at, bits, names, checks))
+            assert len(groups) == len(expected), (part, changed, flag_bits)
+            for got, want in zip(groups, expected, strict=True):
+                assert got[0] is want[0]
+                assert got[2:] == want[2:]
+                if got[1] != want[1]:  # every changed bit is one it reads
+                    assert part == "flags"
+                    assert got[1] == ALL_FLAGS
+                    assert want[1] & flag_bits == flag_bits
+
+
 def _files_as_it_was(m: Any) -> tuple[Any, ...]:
     """incremental._files before it copied each inode once (an inode was copied wherever
     it was met)."""

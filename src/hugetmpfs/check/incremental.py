@@ -24,10 +24,11 @@ bits.  Then:
   from the old and new values (few, in the usual step).  A check with ``frames_ok`` is
   asked about those frames instead of rerun (check/core.py).
 
-What to drop and unsettle for a set of changed parts (and flag bits) is worked out once
-and kept (Layout.plan), shared by every tracker of the same invariants: a step costs a
-look-up, not a walk over the readers of each changed part.  The object parts are copied
-in one call (copy_objects) and compared at once, part by part only when they differ.
+What to drop and unsettle for a set of changed parts (and flag bits), and which reads at
+some frames are left to look at then, is worked out once and kept (Layout.plan), shared by
+every tracker of the same invariants: a step costs a look-up, not a walk over the readers
+of each changed part.  The object parts are copied in one call (copy_objects) and
+compared at once, part by part only when they differ.
 
 Nothing here relies on the model reporting its writes: a copy is compared, so a mutation
 anywhere in a part is seen.  A copy may change when nothing the checks read did (a stale
@@ -456,17 +457,24 @@ class Layout:
             for array, support, bits in restricted:
                 group = groups.setdefault(array, {}).setdefault((support, bits), ([], []))
                 group[1].append(i)
-        self.restricted: dict[str, tuple[tuple[str, int, tuple[str, ...], tuple[int, ...]], ...]]
-        self.restricted = {
+        # as refresh reads them: the support as a getter of its census array (None: every
+        # frame)
+        self.restricted: dict[str, Groups] = {
             array: tuple(
-                (support, bits, tuple(names), tuple(checks))
+                (
+                    None if support == ALL_FRAMES else attrgetter(support),
+                    bits,
+                    tuple(names),
+                    tuple(checks),
+                )
                 for (support, bits), (names, checks) in by.items()
             )
             for array, by in groups.items()
         }
         self.frames_ok = [inv.frames_ok for inv in invariants]
-        # (changed parts, flag bits) -> what to drop and unsettle (plan)
-        self.plans: dict[tuple[tuple[str, ...], int], Plan] = {}
+        # (changed parts, flag bits) -> what to drop and unsettle, and the restricted reads
+        # to look at (plan)
+        self.plans: dict[tuple[tuple[str, ...], int], Step] = {}
         self.value_plans = {name: self._plan((VALUE + name,), 0) for name in VALUED}
         # valued part -> the checks reading it (whole or at some frames) and the census
         # parts reading it: while none of those checks is settled and none of those parts
@@ -512,15 +520,49 @@ class Layout:
         valued = tuple(name for name in VALUED if name in drops)
         return plain, valued, tuple(sorted(unsettle))
 
-    def plan(self, changed: tuple[str, ...], flag_bits: int) -> Plan:
+    def plan(self, changed: tuple[str, ...], flag_bits: int) -> Step:
+        """_plan, and per array part (valued ones too) the restricted reads that may still
+        need looking at once that is done (_looked_at)."""
         key = (changed, flag_bits)
         plan = self.plans.get(key)
         if plan is None:
-            plan = self.plans[key] = self._plan(changed, flag_bits)
+            plain, valued, unsettle = self._plan(changed, flag_bits)
+            looked_at = self._looked_at(changed, flag_bits, frozenset(unsettle))
+            plan = self.plans[key] = (plain, valued, unsettle, looked_at)
         return plan
+
+    def _looked_at(
+        self, changed: tuple[str, ...], flag_bits: int, unsettled: frozenset[int]
+    ) -> dict[str, Groups]:
+        """The restricted reads of the arrays that *changed* (flags: of the *flag_bits*; and
+        every valued part) without the checks *unsettled* already: they stay so until the
+        checks run.  A read of flags that reads every changed bit reads them all
+        (ALL_FLAGS): at each changed frame, one of its bits changed."""
+        parts = [p for p in changed if p in self.restricted]
+        parts += [p for p in self.restricted if p in VALUE_PARTS]
+        out = {}
+        for part in (*parts, "flags") if flag_bits else parts:
+            groups = []
+            for at, bits, names, checks in self.restricted.get(part, ()):
+                if part == "flags":
+                    if not bits & flag_bits:
+                        continue
+                    if bits & flag_bits == flag_bits:
+                        bits = ALL_FLAGS
+                checks = tuple(i for i in checks if i not in unsettled)
+                if names or checks:
+                    groups.append((at, bits, names, checks))
+            out[part] = tuple(groups)
+        return out
 
 
 Plan = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]
+#: The reads of one array restricted to one support's frames (and flag bits): the
+#: support's getter (of its census array; None for every frame), the flag bits, the census
+#: parts and the checks reading so
+Group = tuple[Any, int, tuple[str, ...], tuple[int, ...]]
+Groups = tuple[Group, ...]
+Step = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], dict[str, Groups]]  # plan()
 
 _LAYOUTS: dict[tuple[int, ...], Layout] = {}
 
@@ -543,8 +585,8 @@ class Tracker:
         self.invariants = invariants
         self.layout = layout(invariants)
         self.start_afresh()
-        # changed array part -> (changed frames, old ^ new there) for flags, (now, old) as
-        # numpy arrays for the others, None when first seen
+        # changed array part (or valued census part: refresh) -> (changed frames, old ^ new
+        # there) for flags, (now, old) as numpy arrays for the others, None when first seen
         self.deltas: dict[str, Any] = {}
 
     def start_afresh(self) -> None:
@@ -620,13 +662,6 @@ class Tracker:
                     changed.append(part)
         return changed, flag_bits
 
-    def _support(self, name: str) -> np.ndarray:
-        """A census array by name (``"free"``, ``"cache.count"``), of the current state."""
-        value: Any = self.census
-        for attr in name.split("."):
-            value = getattr(value, attr)
-        return value
-
     @staticmethod
     def _changed_frames(delta: Any) -> tuple[list[int], list[int] | None]:
         """The frames where a changed array (*delta*, see ``deltas``) changed, in
@@ -645,7 +680,7 @@ class Tracker:
             return
         lay = self.layout
         cached = self.census.__dict__
-        plain, valued, unsettle = lay.plan(tuple(changed), flag_bits)
+        plain, valued, unsettle, looked_at = lay.plan(tuple(changed), flag_bits)
         for name in plain:
             cached.pop(name, None)
         for i in unsettle:
@@ -656,9 +691,7 @@ class Tracker:
                 if name not in before:
                     continue  # not dropped: it stands
                 checks, names = lay.watchers[name]
-                if not any(map(settled.__getitem__, checks)) and not any(
-                    reader in cached for reader in names
-                ):
+                if not any(map(settled.__getitem__, checks)) and cached.keys().isdisjoint(names):
                     continue  # its readers rerun anyway: made when one reads it
                 value = before[name]
                 now = getattr(self.census, name)
@@ -666,9 +699,7 @@ class Tracker:
                     continue
                 if VALUE + name in lay.restricted:  # where it changed, for restricted reads
                     self.deltas[VALUE + name] = (
-                        None
-                        if value is UNSEEN or value.shape != now.shape
-                        else ((value != now).nonzero()[0].tolist(), None)
+                        None if value is UNSEEN or value.shape != now.shape else (now, value)
                     )
                 plain, valued, unsettle = lay.value_plans[name]
                 for reader in plain:
@@ -684,19 +715,15 @@ class Tracker:
         ctx.__dict__["census"] = self.census
         if not self.deltas:
             return
-        restricted = lay.restricted
         asks: dict[int, list[int]] = {}  # check -> changed frames to ask about
-        supports: dict[str, Any] = {}  # support -> its census array, once looked up
+        census = self.census
         for part, delta in self.deltas.items():
-            groups = restricted.get(part)
-            if groups is None:
+            groups = looked_at.get(part)
+            if not groups:
                 continue
-            is_flags = part == "flags"
             frames: list[int] | None = None
             xors: list[int] | None = None
-            for support, bits, names, checks in groups:
-                if is_flags and not bits & flag_bits:
-                    continue  # none of the bits they read changed
+            for at_support, bits, names, checks in groups:
                 # census parts (none of them is a support: Layout checks), not kept, and
                 # checks rerun already, need nothing
                 if len(checks) == 1:
@@ -716,10 +743,8 @@ class Tracker:
                         hit = frames
                     else:
                         hit = [p for p, v in zip(frames, xors, strict=True) if v & bits]
-                    if support != ALL_FRAMES and hit:
-                        at = supports.get(support)
-                        if at is None:
-                            at = supports[support] = self._support(support)
+                    if at_support is not None and hit:
+                        at = at_support(census)
                         if len(hit) == 1:  # the usual: one frame changed
                             if not at[hit[0]]:
                                 continue
