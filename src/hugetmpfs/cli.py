@@ -239,7 +239,7 @@ def run(
 @cli.command()
 @click.argument("a", type=click.Path(dir_okay=False))
 @click.argument("b", type=click.Path(dir_okay=False))
-@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw both runs to this PNG.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw both runs to this file (.png, .svg or .pdf).")
 def compare(a: str, b: str, plot: str | None) -> None:
     """Show two runs side by side: A and B are the series.json files of two runs."""
 
