@@ -239,7 +239,11 @@ def run(
 @cli.command()
 @click.argument("a", type=click.Path(dir_okay=False))
 @click.argument("b", type=click.Path(dir_okay=False))
-@click.option("--plot", type=click.Path(dir_okay=False), help="Also draw both runs to this file (.png, .svg or .pdf).")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also draw both runs to this file (.png, .svg or .pdf).",
+)
 def compare(a: str, b: str, plot: str | None) -> None:
     """Show two runs side by side: A and B are the series.json files of two runs."""
 
@@ -396,6 +400,23 @@ def explore(
     def body() -> int:
         from hugetmpfs.explore import cli_support
 
+        ctx = click.get_current_context()
+        modes = [
+            flag
+            for flag, on in (
+                ("--list", list_only),
+                ("--replay", replay_file is not None),
+                ("--self-test", self_test),
+            )
+            if on
+        ]
+        if len(modes) > 1:
+            raise InputError(f"{' and '.join(modes)} are separate modes: give one")
+        if replay_file is not None:  # the file says how it was explored
+            for name in ("strategy", "schedules", "seed", "depth", "bound", "variant", "guards"):
+                if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+                    flag = "--disable-guard" if name == "guards" else f"--{name}"
+                    raise InputError(f"--replay takes {flag} from the schedule file: drop it")
         if list_only:
             click.echo(cli_support.list_scenarios())
             return 0
@@ -405,7 +426,7 @@ def explore(
         if replay_file is not None:
             return cli_support.replay_file(replay_file, as_json, scenario)
         if self_test:
-            source = click.get_current_context().get_parameter_source("schedules")
+            source = ctx.get_parameter_source("schedules")
             given = source == click.core.ParameterSource.COMMANDLINE
             return cli_support.self_test(options, as_json, given_budget=given, scenario=scenario)
         if scenario is None:

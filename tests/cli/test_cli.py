@@ -284,3 +284,20 @@ def test_explore_refuses_a_findings_path_that_is_a_file_before_exploring(tmp_pat
         "hugetmpfs: findings: not a directory, so findings cannot be saved there",
     )
     assert (tmp_path / "findings").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--list", "--self-test"], "--list and --self-test are separate modes: give one"),
+        (["--replay", "f.json", "--self-test"], "--replay and --self-test are separate modes"),
+        (["--replay", "f.json", "--seed", "3"], "--replay takes --seed from the schedule file"),
+        (["--replay", "f.json", "--disable-guard", "base/R4.1"], "--replay takes --disable-guard"),
+    ],
+)
+def test_explore_modes_and_replay_options_do_not_mix(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    proc = hugetmpfs(tmp_path, "explore", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"hugetmpfs: {message}")
