@@ -15,7 +15,6 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +34,7 @@ from tracegen import (  # noqa: E402
     space,
 )
 
+from hugetmpfs.files import write_whole  # noqa: E402
 from hugetmpfs.trace.parse import parse_bytes  # noqa: E402
 
 if TYPE_CHECKING:
@@ -129,14 +129,7 @@ def write_if_changed(path: Path, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix=".gen-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_whole(str(path), text)
     return True
 
 

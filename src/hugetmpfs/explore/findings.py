@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import tempfile
 import textwrap
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -26,6 +24,7 @@ from hugetmpfs._version import __version__
 from hugetmpfs.errors import InputError
 from hugetmpfs.explore.runner import STRATEGIES
 from hugetmpfs.explore.where import label
+from hugetmpfs.files import NotRegularFileError, read_regular, write_whole
 from hugetmpfs.shmem.names import GUARDS, VARIANTS
 from hugetmpfs.sim.schedule import CHOOSE, PICK, Schedule
 
@@ -79,10 +78,12 @@ def save_finding(result: ExploreResult, directory: str = "findings") -> str:
             with f:
                 json.dump(data, f, indent=1)
                 f.write("\n")
-            _write_new(path.removesuffix(".json") + ".trace.json", json.dumps(chrome_trace(run)))
-        except OSError as e:
+            write_whole(path.removesuffix(".json") + ".trace.json", json.dumps(chrome_trace(run)))
+        except (OSError, NotRegularFileError) as e:
             os.unlink(path)
-            raise InputError(f"{path}: cannot write the finding: {e.strerror or e}") from None
+            # A NotRegularFileError names the trace file; an OSError's strerror does not.
+            reason = (e.strerror or e) if isinstance(e, OSError) else e
+            raise InputError(f"{path}: cannot write the finding: {reason}") from None
         return path
     raise InputError(f"{directory}: too many findings already")
 
@@ -91,25 +92,6 @@ def findings_dir_usable(directory: str) -> None:
     """Refuse a findings directory that exists and is not a directory (before exploring)."""
     if os.path.lexists(directory) and not os.path.isdir(directory):
         raise InputError(f"{directory}: not a directory, so findings cannot be saved there")
-
-
-def _write_new(path: str, text: str) -> None:
-    """Write *path* whole or not at all (a temporary file renamed into place)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def chrome_trace(run: Execution) -> dict[str, Any]:
@@ -156,12 +138,10 @@ def load_finding(path: str) -> dict[str, Any]:
     """A schedule file's contents, every field checked: a bad one is named with the reason
     (InputError), before anything runs."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang, /dev/zero fill memory
-            raise InputError(f"{path}: not a regular file")
-        with open(path) as f:
-            data = json.load(f)
+        data = json.loads(read_regular(path))
     except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read the schedule file: {e}") from None
+        reason = (e.strerror or e) if isinstance(e, OSError) else e
+        raise InputError(f"{path}: cannot read the schedule file: {reason}") from None
     except RecursionError:
         raise InputError(f"{path}: cannot read the schedule file: nested too deeply") from None
     fmt = data.get("format") if isinstance(data, dict) else None

@@ -1,45 +1,44 @@
 """The files the trace commands read and write: traces, stored results, ``replay --out``.
 
-Inputs must be regular files: a FIFO would block forever and a device like ``/dev/zero`` would
-be read until memory runs out.  An output is checked before anything runs, and is replaced only
-when it is a regular file that is not one of the inputs: never a device, a FIFO or the trace.
+Inputs must be regular files (:func:`hugetmpfs.files.read_regular`).  An output is checked
+before anything runs, and is replaced only when it is a regular file that is not one of the
+inputs: never a device, a FIFO or the trace.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import secrets
-import stat
+from typing import TYPE_CHECKING
 
 from hugetmpfs.errors import InputError, TraceError
+from hugetmpfs.files import (
+    NotRegularFileError,
+    check_can_create,
+    existing_regular,
+    read_regular,
+    write_whole,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: A UTF-8 byte-order mark: JSON text must not start with one (RFC 8259 §8.1).
 BOM = b"\xef\xbb\xbf"
 BOM_REASON = "a UTF-8 byte-order mark; save the file without it"
 
 
-def read_regular(path: str, what: str) -> bytes:
+def read_input(path: str, what: str) -> bytes:
     """The bytes of the regular file *path*; *what* names it in errors ("trace", "results").
 
-    A file that cannot be opened is a :class:`TraceError` for the file as a whole; one that is
+    A file that cannot be read is a :class:`TraceError` for the file as a whole; one that is
     not a regular file is an :class:`InputError`, found without reading or blocking on it.
     """
     try:
-        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        return read_regular(path)
     except OSError as e:
         raise TraceError(path, 0, f"cannot read {what}: {e.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError(f"{path}: not a regular file")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
-    except OSError as e:
-        raise TraceError(path, 0, f"cannot read {what}: {e.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 class Output:
@@ -57,11 +56,9 @@ class Output:
         if path.endswith("/"):
             raise self._error("cannot create", errno.EISDIR)
         self.path = os.path.realpath(path)
-        self.directory = os.path.dirname(self.path)
-        existing = self._stat()
+        with self._reported("cannot create"):
+            existing = existing_regular(self.path)
         if existing is not None:
-            if not stat.S_ISREG(existing.st_mode):
-                raise InputError(f"{self.shown}: not a regular file")
             for name, input_path in inputs.items():
                 try:
                     other = os.stat(input_path)
@@ -69,64 +66,24 @@ class Output:
                     continue
                 if (other.st_dev, other.st_ino) == (existing.st_dev, existing.st_ino):
                     raise InputError(f"{self.shown}: is the {name} {input_path} itself")
-        # Create (and remove) a file beside it now, rather than find out after the run.
-        fd, tmp = self._create_temp()
-        os.close(fd)
-        os.unlink(tmp)
+        with self._reported("cannot create"):
+            check_can_create(self.path)  # now, rather than find out after the run
 
     def write(self, text: str) -> None:
-        """Replace the file with *text* atomically: a temporary file beside it, renamed over it.
+        """Replace the file with *text*, whole or not at all (:func:`write_whole`)."""
+        with self._reported("cannot write"):
+            write_whole(self.path, text)
 
-        A new file gets the mode ``open()`` would give it (0666 less the umask); a file that
-        is replaced keeps its permission bits.
-        """
-        existing = self._stat()
-        if existing is not None and not stat.S_ISREG(existing.st_mode):
-            raise InputError(f"{self.shown}: not a regular file")
-        fd, tmp = self._create_temp()
+    @contextlib.contextmanager
+    def _reported(self, what: str) -> Iterator[None]:
+        """The errors of the file operations in the block, as one line naming the option."""
         try:
-            try:
-                if existing is not None:
-                    os.fchmod(fd, stat.S_IMODE(existing.st_mode))
-                with os.fdopen(fd, "w", closefd=False) as f:
-                    f.write(text)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
+            yield
+        except NotRegularFileError:
+            raise InputError(f"{self.shown}: not a regular file") from None
         except OSError as e:
-            _unlink_quietly(tmp)
-            raise self._error("cannot write", e.errno) from None
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
-
-    def _stat(self) -> os.stat_result | None:
-        try:
-            return os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise self._error("cannot create", e.errno) from None
-
-    def _create_temp(self) -> tuple[int, str]:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        for _ in range(100):
-            tmp = os.path.join(self.directory, f".hugetmpfs-{secrets.token_hex(4)}")
-            try:
-                return os.open(tmp, flags, 0o666), tmp  # the umask applies, as for open()
-            except FileExistsError:
-                continue
-            except OSError as e:
-                raise self._error("cannot create", e.errno) from None
-        raise self._error("cannot create", errno.EEXIST)
+            raise self._error(what, e.errno) from None
 
     def _error(self, what: str, code: int | None) -> InputError:
         reason = os.strerror(code) if code is not None else "unknown error"
         return InputError(f"{self.shown}: {what}: {reason}")
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hugetmpfs.errors import TraceError
 from hugetmpfs.shmem.names import BEHAVIOURS, GUARDS
-from hugetmpfs.trace.files import BOM, BOM_REASON, read_regular
+from hugetmpfs.trace.files import BOM, BOM_REASON, read_input
 from hugetmpfs.trace.ops import (
     KINDS,
     MACHINE_DEFAULTS,
@@ -67,7 +67,7 @@ class Trace:
 
 def parse_file(path: str) -> Trace:
     """Read and validate the trace at *path*, which must be a regular file."""
-    return parse_bytes(read_regular(path, "trace"), path)
+    return parse_bytes(read_input(path, "trace"), path)
 
 
 def parse_bytes(data: bytes, path: str = "<trace>") -> Trace:

@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from hugetmpfs.errors import TraceError
-from hugetmpfs.trace.files import BOM, BOM_REASON, read_regular
+from hugetmpfs.trace.files import BOM, BOM_REASON, read_input
 from hugetmpfs.trace.ops import ERRNO_ALIASES, FAILURE_EXTRAS, OPS
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def read_results(path: str) -> list[Result]:
     Besides ``i``, ``op``, ``ret`` and ``errno``, the extra fields an op's result is known to
     carry are type-checked when present; ``i`` must count the results from 0.
     """
-    data = read_regular(path, "results")
+    data = read_input(path, "results")
     results: list[Result] = []
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
         if raw.startswith(BOM):

@@ -7,30 +7,27 @@ free holes, swap and free huge blocks over virtual time on one figure.
 
 Both files are checked whole before anything is printed or written: a field of the wrong
 type is an :class:`InputError` that names the file and the field's path inside it
-(``B.json: meta.machine is not an object``), and the plot goes to a temporary file beside
-its target that is renamed over it only once it is drawn.
+(``B.json: meta.machine is not an object``), and the plot is drawn whole before it
+replaces its target (:func:`hugetmpfs.files.write_whole`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
 import math
 import os
 import re
-import stat
-import tempfile
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rich.table import Table
 from rich.text import Text
 
 from hugetmpfs.errors import InputError
+from hugetmpfs.files import NotRegularFileError, check_can_create, read_regular, write_whole
 from hugetmpfs.workload.report import SUMMARY_ROWS, fmt_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from rich.console import Console
 
 #: The columns ``--plot`` draws: a run that lacks one cannot be plotted.
@@ -77,16 +74,9 @@ _DECODER = json.JSONDecoder(
 def _read_json(path: str) -> Any:
     """The JSON value in the regular file *path*: a FIFO or a device is refused unread."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO opens at once
+        raw = read_regular(path)
     except OSError as e:
         raise InputError(f"{path}: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError(f"{path}: not a regular file")
-        try:
-            raw = f.read()
-        except OSError as e:
-            raise InputError(f"{path}: {e.strerror or e}") from None
     if not raw.strip():
         raise InputError(f"{path}: empty file")
     try:
@@ -278,6 +268,10 @@ def check_plot_path(path: str) -> str:
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         raise InputError(f"--plot {path}: {directory} is not a directory")
+    try:
+        check_can_create(path)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     return ext
 
 
@@ -286,32 +280,22 @@ def compare_files(a: str, b: str, console: Console, plot: str | None) -> None:
     fmt = check_plot_path(plot) if plot is not None else ""
     run_a, run_b = load_run(a, plot is not None), load_run(b, plot is not None)
     if plot is not None:
-        with _replacing(plot) as f:
-            plot_compare(run_a, run_b, (f"A: {a}", f"B: {b}"), f, fmt)
+        image = io.BytesIO()
+        plot_compare(run_a, run_b, (f"A: {a}", f"B: {b}"), image, fmt)
+        try:
+            write_whole(plot, image.getvalue())
+        except NotRegularFileError:
+            raise InputError(f"--plot {plot}: exists and is not a regular file") from None
+        except OSError as e:
+            raise _cannot_write(plot, e) from None
     console.print(compare_table(run_a, run_b, a, b))
     if plot is not None:
         console.print(f"plot: {plot}", highlight=False, markup=False)
 
 
-@contextlib.contextmanager
-def _replacing(path: str) -> Iterator[BinaryIO]:
-    """A new file beside *path*, renamed over it once the block has written it whole."""
+def _cannot_write(path: str, e: OSError) -> InputError:
     directory = os.path.dirname(path) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".hugetmpfs-", suffix=".part", dir=directory)
-    except OSError as e:
-        raise InputError(f"--plot {path}: cannot write in {directory} ({e.strerror})") from None
-    try:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    return InputError(f"--plot {path}: cannot write in {directory} ({e.strerror or e})")
 
 
 def plot_compare(

@@ -13,16 +13,15 @@ and access count, for quick runs of a big scenario.
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 import sys
 import tomllib
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
-from hugetmpfs.errors import InputError, ScenarioError
+from hugetmpfs.errors import ScenarioError
+from hugetmpfs.files import read_regular
 from hugetmpfs.shmem.inode import HUGE_MODES
 from hugetmpfs.shmem.machine import MachineConfig, Sysctls
 from hugetmpfs.shmem.names import BEHAVIOURS, GUARDS, VARIANTS
@@ -489,20 +488,9 @@ def load_scenario(path: str, overrides: tuple[str, ...] = (), scale: int = 1) ->
     """Read and validate the scenario file *path* (a regular file: a FIFO would block the
     read forever, a device such as /dev/zero would fill the memory)."""
     try:
-        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        raw = read_regular(path)
     except OSError as e:
         raise ScenarioError(path, 0, "", e.strerror or str(e)) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError(f"{path}: not a regular file")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            raw = f.read()
-    except OSError as e:
-        raise ScenarioError(path, 0, "", e.strerror or str(e)) from None
-    finally:
-        os.close(fd)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
