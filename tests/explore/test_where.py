@@ -11,7 +11,7 @@ import hugetmpfs.explore.scenarios  # noqa: F401  (registers the built-in scenar
 from hugetmpfs.explore import REGISTRY, ExploreOptions, explore
 from hugetmpfs.explore.cli_support import replay_file
 from hugetmpfs.explore.findings import diagram, save_finding
-from hugetmpfs.explore.runner import Execution
+from hugetmpfs.explore.runner import Execution, with_functions
 from hugetmpfs.explore.where import is_kernel_name, label
 
 
@@ -41,9 +41,10 @@ def test_a_label_does_not_repeat_a_function_the_point_is_named_after() -> None:
 @pytest.fixture(scope="module")
 def r1_found() -> Execution:
     sc = REGISTRY["recovery-vs-punch-and-write"]
-    result = explore(sc, ExploreOptions("pct", 2000, 0, guards_off=("recovery/R1",)))
+    options = ExploreOptions("pct", 2000, 0, guards_off=("recovery/R1",))
+    result = explore(sc, options)
     assert result.found is not None
-    return result.found
+    return with_functions(sc, result.found, options)
 
 
 def test_a_reported_finding_knows_the_kernel_function_of_every_point(
@@ -82,6 +83,7 @@ def test_the_trace_and_a_replay_name_them_too(
 ) -> None:
     sc = REGISTRY["recovery-vs-punch-and-write"]
     result = explore(sc, ExploreOptions("pct", 2000, 0, guards_off=("recovery/R1",)))
+    result.found = r1_found
     path = save_finding(result, str(tmp_path))
     trace = json.loads(Path(path.removesuffix(".json") + ".trace.json").read_text())
     points = [p for e in trace["traceEvents"] if e["ph"] == "X" for p in e["args"]["points"]]

@@ -9,7 +9,14 @@ import click
 
 from hugetmpfs.errors import InputError
 from hugetmpfs.explore import findings as fnd
-from hugetmpfs.explore.runner import ExploreOptions, ExploreResult, explore, pct_bound, replay
+from hugetmpfs.explore.runner import (
+    ExploreOptions,
+    ExploreResult,
+    explore,
+    pct_bound,
+    replay,
+    with_functions,
+)
 from hugetmpfs.explore.scenario import REGISTRY, Scenario
 from hugetmpfs.shmem.names import GUARDS
 from hugetmpfs.sim import ReplayDivergedError
@@ -94,6 +101,8 @@ def explore_scenario(name: str, opts: ExploreOptions, as_json: bool, workers: in
     sc = scenario_named(name)
     fnd.findings_dir_usable(FINDINGS)  # before the search, not after it
     result = explore(sc, opts, workers)
+    if result.found is not None:  # the report names each point's kernel function
+        result.found = with_functions(sc, result.found, opts)
     path = fnd.save_finding(result, FINDINGS) if result.found else None
     if as_json:
         click.echo(json.dumps(_summary(result, path)))
@@ -112,12 +121,12 @@ def replay_file(path: str, as_json: bool, scenario: str | None = None) -> int:
     data = fnd.load_finding(path)
     if scenario is not None and scenario != data["scenario"]:
         raise InputError(f"{path}: a schedule of {data['scenario']!r}, not of {scenario!r}")
-    if data["scenario"] not in _registry():
+    sc = _registry().get(data["scenario"])
+    if sc is None:
         raise InputError(
             f"{path}: a schedule of scenario {data['scenario']!r}, which this model has not "
             "(see hugetmpfs explore --list)"
         )
-    sc = scenario_named(data["scenario"])
     fnd.check_compatible(path, data, sc)
     try:
         run = replay(sc, fnd.schedule_of(data).decisions, fnd.replay_options(data), where=True)

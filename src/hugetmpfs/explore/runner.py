@@ -20,7 +20,7 @@ from hugetmpfs.sim import RandomStrategy, ReplayStrategy
 from hugetmpfs.sim._engine import ABANDONED
 from hugetmpfs.sim.schedule import Finding
 from hugetmpfs.sim.strategy.dfs import DFSStrategy
-from hugetmpfs.sim.strategy.pct import PCTStrategy
+from hugetmpfs.sim.strategy.pct import PCTStrategy, expected_executions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,7 +98,7 @@ def pct_bound(result: ExploreResult) -> dict[str, float | int] | None:
     if result.options.strategy != "pct" or not result.k or not result.actors:
         return None
     d, n, k = result.options.depth, result.actors, result.k
-    expected = n * k ** (d - 1)  # exact; 1 / expected is 0.0 past a float's range
+    expected = expected_executions(n, k, d)  # 1 / expected is 0.0 past a float's range
     return {"depth": d, "actors": n, "k": k, "bound": 1 / expected, "expected_executions": expected}
 
 
@@ -225,7 +225,6 @@ def explore(sc: Scenario, options: ExploreOptions, workers: int = 1) -> ExploreR
                 result.found = small.run
                 result.shrunk_from = small.original_steps
                 result.shrunk_from_preemptions = small.original_preemptions
-            result.found = with_functions(sc, result.found, options)
             break
     result.seconds = time.perf_counter() - start
     if isinstance(strategy, PCTStrategy):
@@ -286,6 +285,5 @@ def _explore_parallel(sc: Scenario, options: ExploreOptions, workers: int) -> Ex
             small = shrink(sc, run, options)
             result.found, result.shrunk_from = small.run, small.original_steps
             result.shrunk_from_preemptions = small.original_preemptions
-        result.found = with_functions(sc, result.found, options)
     result.seconds = time.perf_counter() - start
     return result

@@ -143,7 +143,7 @@ def sweep(
         console.print(f"[bold]{first.name}[/]: {total} runs on {min(workers, total)} workers")
         rows = sw.run_sweep(
             path, grid, overrides, scale, tmp, workers,
-            lambda done, n: console.print(f"  run {done}/{n} done"),
+            lambda k, n: console.print(f"  run {k}/{n} done"),
         )  # fmt: skip
         sw.write_table(rows, tmp)
         replace_dir(tmp, os.path.abspath(out))

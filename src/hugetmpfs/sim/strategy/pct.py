@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 MAX_PCT_DEPTH = 64
 
 
+def expected_executions(actors: int, k: int, depth: int) -> int:
+    """n·k^(d−1), exactly: the inverse of PCT's bound on finding a depth-d bug among n actors
+    in executions of at most k steps, per execution."""
+    return actors * k ** (depth - 1)
+
+
 class PCTStrategy:
     """Priority-based random scheduling with *depth* - 1 priority change points."""
 
@@ -99,4 +105,4 @@ class PCTStrategy:
 
     def bound(self, actors: int) -> float:
         """The theoretical lower bound on finding a depth-``depth`` bug per execution."""
-        return 1 / (actors * self.k ** (self.depth - 1))  # int / int: no float overflow
+        return 1 / expected_executions(actors, self.k, self.depth)  # int / int: no overflow
